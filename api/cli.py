@@ -1,0 +1,252 @@
+"""`koc`: the command line. Thin commands; the work lives in loaders/ and graph/."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from api.settings import Settings, get_settings
+from graph.ingest import IngestReport, ingest_file
+from graph.store import Store, open_store
+from loaders.errors import SearchlightError
+from loaders.generator import FORMATS, generate_campaign, write_campaign
+from loaders.mapping import Mapping, mapping_from_options
+from loaders.quarantine import Quarantine
+from loaders.validate import check_timezone
+
+app = typer.Typer(
+    help="Searchlight: find the KOCs in a brand's referral network.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+# Files this size or larger (about 100k rows) get a progress bar.
+PROGRESS_MIN_BYTES = 8 << 20
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="store URL or path [env KOC_STORE_URL; default ./data/searchlight.duckdb]"
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _errors():
+    try:
+        yield
+    except SearchlightError as exc:
+        raise _fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the batch in progress was not applied", 130) from None
+
+
+def _store(settings: Settings, url: str | None, *, read_only: bool = False) -> Store:
+    return open_store(
+        url or settings.store_url, read_only=read_only, memory_limit=settings.duckdb_memory_limit
+    )
+
+
+def _default_quarantine(settings: Settings, paths: list[Path]) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    name = paths[0].stem + (f"-and-{len(paths) - 1}-more" if len(paths) > 1 else "")
+    return settings.quarantine_dir / f"{name}-{stamp}.csv"
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="CSV, XLSX, JSONL or Parquet files")],
+    store: StoreOption = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="FIELD=COLUMN, e.g. inviter_id=邀请人ID (repeatable)"),
+    ] = None,
+    map_type: Annotated[
+        list[str] | None,
+        typer.Option("--map-type", help="VALUE=TYPE, e.g. 添加=join (repeatable)"),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE used where the column is absent or empty"),
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option("--mapping", help="mapping file (TOML or JSON)")
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", help="zone of naive times [default Asia/Shanghai]")
+    ] = None,
+    campaign: Annotated[
+        str | None, typer.Option("--campaign", help="campaign for rows that name none")
+    ] = None,
+    quarantine: Annotated[
+        Path | None,
+        typer.Option("--quarantine", help="file for rejected rows [default data/quarantine/…]"),
+    ] = None,
+    json_: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Load event files into the store. Each file is one all-or-nothing batch;
+    re-running a file adds nothing."""
+    settings = get_settings()
+    with _errors():
+        the_mapping = mapping_from_options(map_ or (), map_type or (), set_ or (), mapping)
+        if campaign:
+            the_mapping = the_mapping.merged(Mapping(defaults={"campaign": campaign}))
+        zone = check_timezone(tz or settings.timezone)
+        rejects = Quarantine(quarantine or _default_quarantine(settings, paths))
+        reports: list[IngestReport] = []
+        the_store = _store(settings, store)
+        try:
+            for path in paths:
+                reports.append(
+                    _ingest_one(the_store, path, rejects, the_mapping, zone, quiet or json_)
+                )
+        finally:
+            the_store.close()
+
+    totals = {
+        key: sum(getattr(r, key) for r in reports)
+        for key in ("read", "accepted", "duplicates", "rejected")
+    }
+    quarantine_path = str(rejects.path) if rejects.rows else None
+    if json_:
+        payload = {
+            **totals,
+            "quarantine": quarantine_path,
+            "store": the_store.url,
+            "files": [r.to_json() for r in reports],
+        }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    table = Table("file", "read", "accepted", "duplicates", "rejected", "seconds")
+    for r in reports:
+        table.add_row(r.source, *(f"{getattr(r, k):,}" for k in totals), f"{r.seconds:.1f}")
+    out.print(table)
+    if quarantine_path:
+        out.print(f"{totals['rejected']:,} rejected row(s) with reasons in {quarantine_path}")
+    out.print(f"store: {the_store.url}")
+
+
+def _ingest_one(
+    store: Store, path: Path, rejects: Quarantine, mapping: Mapping, zone: str, quiet: bool
+) -> IngestReport:
+    show = (
+        not quiet
+        and sys.stderr.isatty()
+        and path.is_file()
+        and path.stat().st_size >= PROGRESS_MIN_BYTES
+    )
+    if not show:
+        return ingest_file(store, path, quarantine=rejects, mapping=mapping, timezone=zone)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"reading {path.name}", total=path.stat().st_size)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return ingest_file(
+            store, path, quarantine=rejects, mapping=mapping, timezone=zone, progress=advance
+        )
+
+
+@app.command()
+def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
+    """Counts in the store: users, events by type, edges, campaigns, time span."""
+    settings = get_settings()
+    with _errors():
+        the_store = _store(settings, store, read_only=True)
+        try:
+            s = the_store.stats()
+        finally:
+            the_store.close()
+    if json_:
+        typer.echo(json.dumps({"store": the_store.url, **s.to_json()}, ensure_ascii=False))
+        return
+    table = Table("", "", show_header=False)
+    table.add_row("store", the_store.url)
+    table.add_row("users", f"{s.users:,}")
+    table.add_row("events", f"{s.events:,}")
+    for kind, n in s.events_by_type.items():
+        table.add_row(f"  {kind}", f"{n:,}")
+    table.add_row("REFERRED edges", f"{s.referred_edges:,}")
+    table.add_row("INVITED ties", f"{s.invited_ties:,}")
+    names = ", ".join(s.campaign_names[:8]) + (" …" if len(s.campaign_names) > 8 else "")
+    table.add_row("campaigns", f"{s.campaigns:,}" + (f" ({names})" if names else ""))
+    table.add_row("first event", str(s.first_event_at or "-"))
+    table.add_row("last event", str(s.last_event_at or "-"))
+    table.add_row("batches", f"{s.batches:,}")
+    out.print(table)
+
+
+@app.command()
+def generate(
+    users: Annotated[int, typer.Option("--users", min=50, help="joined users to simulate")],
+    seed: Annotated[int, typer.Option("--seed", help="same seed, same output")] = 0,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="output file [default data/generated/events.FORMAT]"),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, parquet or jsonl [default: from --out, else csv]"),
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """Generate a realistic synthetic fission campaign, with its planted ground
+    truth (KOCs, farm accounts) in a sidecar .truth.json file."""
+    if fmt is None:
+        suffix = out_path.suffix.lstrip(".").lower() if out_path else ""
+        fmt = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"}.get(
+            suffix, "csv"
+        )
+    if fmt not in FORMATS:
+        raise _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    target = out_path or Path("data/generated") / f"events.{fmt}"
+    table, truth = generate_campaign(users=users, seed=seed)
+    truth_path = write_campaign(table, truth, target, fmt)
+    summary = {
+        "out": str(target),
+        "format": fmt,
+        "events": table.num_rows,
+        "users": users,
+        "seed": seed,
+        "truth": str(truth_path),
+        "planted_kocs": len(truth.planted_kocs),
+        "farm_accounts": len(truth.farm_accounts),
+    }
+    if json_:
+        typer.echo(json.dumps(summary))
+    else:
+        out.print(
+            f"wrote {table.num_rows:,} events for {users:,} users to {target} "
+            f"(ground truth: {truth_path})"
+        )
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,1 @@
+"""The store contract, its backends, and (later) the analysis over the graph."""

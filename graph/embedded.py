@@ -1,0 +1,305 @@
+"""The embedded store: one DuckDB file holding the event log and the graph.
+
+Tables (timestamps are UTC instants):
+
+- `events`: the canonical event log, one row per event_id, with the batch
+  that brought it (`batch_id` doubles as the watermark of what a later
+  analysis saw);
+- `users(id, first_seen, joined_at, referred_by, converted_at, amount,
+  churned_at)`;
+- `referred(referrer_id, invitee_id, event_id, at, campaign, channel,
+  staff_id)`: the attributed first join of each invitee (earliest time,
+  then smallest event_id), when that join names an inviter;
+- `invited(inviter_id, invitee_id, count, first_at, last_at)`: every other
+  inviter-invitee pair, from invites and later joins;
+- `batches`: one row per applied batch.
+
+A batch is one DuckDB transaction: staged, deduplicated against the log,
+appended, and the derived tables refreshed for the users it touched. DuckDB
+holds an exclusive file lock while a process has the store open for writing,
+so a second writer gets `StoreLockedError` instead of a corrupted file, and a
+process that dies mid-batch leaves the store as it was (the write-ahead log
+discards the uncommitted transaction).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from graph.store import BatchResult, StoreError, StoreLockedError, StoreStats
+from loaders.canonical import EVENT_SCHEMA
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS events (
+    event_id VARCHAR NOT NULL, type VARCHAR NOT NULL, inviter_id VARCHAR,
+    invitee_id VARCHAR NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, campaign VARCHAR,
+    channel VARCHAR, staff_id VARCHAR, amount DECIMAL(18, 4), device_id VARCHAR, ip VARCHAR,
+    line BIGINT NOT NULL, batch_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    id VARCHAR NOT NULL, first_seen TIMESTAMPTZ NOT NULL, joined_at TIMESTAMPTZ,
+    referred_by VARCHAR, converted_at TIMESTAMPTZ, amount DECIMAL(18, 4) NOT NULL,
+    churned_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS referred (
+    referrer_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
+    "at" TIMESTAMPTZ NOT NULL, campaign VARCHAR, channel VARCHAR, staff_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS invited (
+    inviter_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, count BIGINT NOT NULL,
+    first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER NOT NULL, source VARCHAR, applied_at TIMESTAMPTZ NOT NULL,
+    received BIGINT NOT NULL, accepted BIGINT NOT NULL, duplicates BIGINT NOT NULL
+);
+"""
+
+# The derived graph, recomputed from the log for the users a batch touched.
+# {invitees} / {users} filter the log to the touched ids, or are empty when
+# the whole graph is rebuilt.
+_REFRESH = """
+DELETE FROM referred WHERE invitee_id IN (SELECT id FROM scope_invitees);
+INSERT INTO referred
+SELECT inviter_id, invitee_id, event_id, occurred_at, campaign, channel, staff_id
+FROM (
+    SELECT * FROM events WHERE type = 'join' {invitees}
+    QUALIFY row_number() OVER (PARTITION BY invitee_id ORDER BY occurred_at, event_id) = 1
+)
+WHERE inviter_id IS NOT NULL;
+
+DELETE FROM invited WHERE invitee_id IN (SELECT id FROM scope_invitees);
+INSERT INTO invited
+SELECT e.inviter_id, e.invitee_id, count(*), min(e.occurred_at), max(e.occurred_at)
+FROM events e
+LEFT JOIN referred r ON r.invitee_id = e.invitee_id
+WHERE e.type IN ('invite', 'join') AND e.inviter_id IS NOT NULL {e_invitees}
+  AND (r.referrer_id IS NULL OR r.referrer_id <> e.inviter_id)
+GROUP BY e.inviter_id, e.invitee_id;
+
+DELETE FROM users WHERE id IN (SELECT id FROM scope_users);
+INSERT INTO users
+WITH seen AS (
+    SELECT id, min(seen_at) AS first_seen FROM (
+        SELECT invitee_id AS id, occurred_at AS seen_at FROM events WHERE true {users}
+        UNION ALL
+        SELECT inviter_id, occurred_at FROM events
+        WHERE inviter_id IS NOT NULL {inviter_users}
+    ) GROUP BY id
+), own AS (
+    SELECT invitee_id AS id,
+        min(occurred_at) FILTER (WHERE type = 'join') AS joined_at,
+        max(occurred_at) FILTER (WHERE type = 'join') AS last_join,
+        min(occurred_at) FILTER (WHERE type = 'convert') AS converted_at,
+        coalesce(sum(amount) FILTER (WHERE type = 'convert'), 0) AS amount,
+        max(occurred_at) FILTER (WHERE type = 'churn') AS last_churn
+    FROM events WHERE true {users}
+    GROUP BY invitee_id
+)
+SELECT s.id, s.first_seen, o.joined_at, r.referrer_id, o.converted_at,
+    coalesce(o.amount, 0),
+    -- churned unless a join came after the last churn (the user came back)
+    CASE WHEN o.last_churn IS NOT NULL AND (o.last_join IS NULL OR o.last_churn >= o.last_join)
+         THEN o.last_churn END
+FROM seen s
+LEFT JOIN own o ON o.id = s.id
+LEFT JOIN referred r ON r.invitee_id = s.id;
+"""
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+class EmbeddedStore:
+    """A DuckDB file store. Open it read-only to read beside another reader."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str = "2GB",
+        threads: int = 2,
+    ) -> None:
+        self.path = Path(path)
+        self.url = f"duckdb:///{self.path}"
+        if read_only and not self.path.exists():
+            raise StoreError(f"no store at {self.path} (ingest some events first: koc ingest FILE)")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(
+                str(self.path),
+                read_only=read_only,
+                config={"memory_limit": memory_limit, "threads": threads},
+            )
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                pid = _LOCK_PID.search(text)
+                holder = f" (PID {pid.group(1)})" if pid else ""
+                raise StoreLockedError(
+                    f"store {self.path} is in use by another process{holder}; "
+                    "wait for it to finish, or stop it"
+                ) from exc
+            raise StoreError(f"store {self.path} cannot be opened: {text}") from exc
+        except duckdb.Error as exc:
+            raise StoreError(f"store {self.path} cannot be opened: {exc}") from exc
+        self._con.execute("SET TimeZone = 'UTC'")
+        # Big batches are re-sorted anyway; not keeping input order saves memory.
+        self._con.execute("SET preserve_insertion_order = false")
+        if not read_only:
+            self._con.execute(_SCHEMA)
+            self._con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                [str(SCHEMA_VERSION)],
+            )
+        self._check_version()
+
+    def _check_version(self) -> None:
+        rows = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        row = rows[0] if rows else None
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            found = row[0] if row else "none"
+            raise StoreError(
+                f"store {self.path} has schema version {found}; this Searchlight reads "
+                f"version {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _scalar(self, sql: str, params: list | dict | None = None):
+        # fetchall, not fetchone: DuckDB 2 treats a half-read result as
+        # unfinished and refuses further work on the connection.
+        return self._con.execute(sql, params).fetchall()[0][0]
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for the analysis and tests that read tables."""
+        return self._con
+
+    def ingest(self, batches: Iterable[pa.Table], source: str) -> BatchResult:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = self._apply(batches, source)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return result
+
+    def _apply(self, batches: Iterable[pa.Table], source: str) -> BatchResult:
+        con = self._con
+        columns = ", ".join(EVENT_SCHEMA.names)
+        batch_id = self._scalar("SELECT coalesce(max(id), 0) + 1 FROM batches")
+        had_events = self._scalar("SELECT count(*) > 0 FROM (FROM events LIMIT 1)")
+        received = 0
+        # Rows go straight into the log inside the transaction; the rare
+        # duplicates are taken out again below, which is cheaper than staging.
+        for table in batches:
+            received += table.num_rows
+            con.register("incoming", table)
+            con.execute(f"INSERT INTO events SELECT {columns}, {batch_id} FROM incoming")
+            con.unregister("incoming")
+        if had_events:
+            con.execute(
+                """DELETE FROM events WHERE batch_id = $b
+                   AND event_id IN (SELECT event_id FROM events WHERE batch_id < $b)""",
+                {"b": batch_id},
+            )
+        # Repeats within the batch: the first line of each event_id stays.
+        con.execute(
+            """DELETE FROM events WHERE batch_id = $b AND (event_id, line) IN (
+                   SELECT (e.event_id, e.line) FROM events e
+                   JOIN (SELECT event_id, min(line) AS keep FROM events WHERE batch_id = $b
+                         GROUP BY event_id HAVING count(*) > 1) r USING (event_id)
+                   WHERE e.batch_id = $b AND e.line <> r.keep)""",
+            {"b": batch_id},
+        )
+        accepted = self._scalar("SELECT count(*) FROM events WHERE batch_id = ?", [batch_id])
+        if accepted:
+            self._refresh_graph(batch_id, full=not had_events)
+        con.execute(
+            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
+            [batch_id, source, datetime.now(UTC), received, accepted, received - accepted],
+        )
+        return BatchResult(batch_id, received, accepted, received - accepted)
+
+    def _refresh_graph(self, batch_id: int, *, full: bool) -> None:
+        con = self._con
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE scope_invitees AS
+               SELECT DISTINCT invitee_id AS id FROM events WHERE batch_id = ?""",
+            [batch_id],
+        )
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE scope_users AS
+               SELECT id FROM scope_invitees
+               UNION SELECT inviter_id FROM events
+               WHERE batch_id = ? AND inviter_id IS NOT NULL""",
+            [batch_id],
+        )
+        if full:
+            filters = dict(invitees="", e_invitees="", users="", inviter_users="")
+        else:
+            filters = dict(
+                invitees="AND invitee_id IN (SELECT id FROM scope_invitees)",
+                e_invitees="AND e.invitee_id IN (SELECT id FROM scope_invitees)",
+                users="AND invitee_id IN (SELECT id FROM scope_users)",
+                inviter_users="AND inviter_id IN (SELECT id FROM scope_users)",
+            )
+        con.execute(_REFRESH.format(**filters))
+        con.execute("DROP TABLE scope_invitees")
+        con.execute("DROP TABLE scope_users")
+
+    def stats(self) -> StoreStats:
+        con = self._con
+
+        one = self._scalar
+
+        by_type = dict(
+            con.execute("SELECT type, count(*) FROM events GROUP BY type ORDER BY type").fetchall()
+        )
+        campaigns = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT campaign FROM events WHERE campaign IS NOT NULL ORDER BY campaign"
+            ).fetchall()
+        ]
+        first, last = con.execute(
+            "SELECT min(occurred_at)::VARCHAR, max(occurred_at)::VARCHAR FROM events"
+        ).fetchall()[0]
+        return StoreStats(
+            users=one("SELECT count(*) FROM users"),
+            events=sum(by_type.values()),
+            events_by_type=by_type,
+            referred_edges=one("SELECT count(*) FROM referred"),
+            invited_ties=one("SELECT count(*) FROM invited"),
+            campaigns=len(campaigns),
+            campaign_names=campaigns,
+            first_event_at=_instant(first),
+            last_event_at=_instant(last),
+            batches=one("SELECT count(*) FROM batches"),
+        )
+
+
+def _instant(text: str | None) -> datetime | None:
+    # DuckDB renders TIMESTAMPTZ in the session zone (UTC) as text; parsing
+    # that avoids needing pytz to fetch tz-aware values.
+    return datetime.fromisoformat(text) if text else None

@@ -1,0 +1,94 @@
+"""The store contract: what every backend (embedded DuckDB, Neo4j) provides.
+
+A store keeps the event log and the graph derived from it (DESIGN.md, "Graph
+model"): users, REFERRED edges (the attributed first join, at most one per
+invitee) and INVITED ties (every other inviter-invitee pair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+
+from loaders.errors import SearchlightError
+
+DEFAULT_STORE_URL = "./data/searchlight.duckdb"
+
+
+class StoreError(SearchlightError):
+    """The store cannot be opened or written."""
+
+
+class StoreLockedError(StoreError):
+    """Another process is writing the store."""
+
+
+@dataclass
+class BatchResult:
+    """What one all-or-nothing batch did to the store."""
+
+    batch_id: int
+    received: int  # valid events handed to the store
+    accepted: int  # of those, new to the store
+    duplicates: int  # already in the store, or repeated in the batch
+
+
+@dataclass
+class StoreStats:
+    users: int
+    events: int
+    events_by_type: dict[str, int]
+    referred_edges: int
+    invited_ties: int
+    campaigns: int
+    campaign_names: list[str]
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    batches: int
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for key in ("first_event_at", "last_event_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+class Store(Protocol):
+    url: str
+
+    def ingest(self, batches: Iterable[pa.Table], source: str) -> BatchResult:
+        """Apply canonical event batches (`loaders.canonical.EVENT_SCHEMA`) as
+        one transaction: all of it, or nothing if anything fails."""
+        ...
+
+    def stats(self) -> StoreStats: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(
+    url: str | None = None, *, read_only: bool = False, memory_limit: str = "2GB"
+) -> Store:
+    """The store a URL names: a file path, or `duckdb:///relative/path` and
+    `duckdb:////absolute/path` (the duckdb_engine convention) for the embedded store."""
+    url = url or DEFAULT_STORE_URL
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _embedded(Path(url), read_only, memory_limit)
+    if scheme == "duckdb":
+        if not rest.startswith("/") or rest == "/":
+            raise StoreError(f"store URL {url!r}: expected duckdb:///PATH")
+        return _embedded(Path(rest[1:]), read_only, memory_limit)
+    raise StoreError(f"unsupported store URL scheme {scheme!r}; use a file path or duckdb:///path")
+
+
+def _embedded(path: Path, read_only: bool, memory_limit: str) -> Store:
+    from graph.embedded import EmbeddedStore
+
+    return EmbeddedStore(path, read_only=read_only, memory_limit=memory_limit)

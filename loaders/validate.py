@@ -1,0 +1,204 @@
+"""Validation: raw text batches in, canonical events and rejected rows out.
+
+Each row is either accepted (typed as `EVENT_SCHEMA`) or rejected with every
+reason that applies, as `field: reason` pairs. Rejected rows keep the original
+row (as a JSON object of its columns, or the raw JSONL line) so the quarantine
+loses nothing. The work is one DuckDB query per batch: columns, not rows.
+
+Rules (DESIGN.md, "Canonical event"):
+
+- `type` after value mapping must be one of invite, join, convert, churn;
+- `invitee_id` and `occurred_at` are required; `inviter_id` for invites
+  (a join with no inviter is a user of unknown attribution, not an error);
+- an inviter equal to the invitee on an invite or join is a self-referral;
+- times: ISO 8601 with or without offset, `YYYY-MM-DD HH:MM[:SS]`,
+  `YYYY/MM/DD HH:MM[:SS]`, epoch seconds (9-10 digits) or milliseconds
+  (12-13 digits); naive times are in `timezone`; stored in UTC;
+- `amount` is required on convert, a non-negative number (thousands
+  separators and a leading ¥ are allowed);
+- ids are trimmed text; an id in scientific notation (1.23E+18) was rounded
+  by a spreadsheet and is rejected rather than stored wrong.
+
+`event_id`, when absent, is the MD5 of type, inviter, invitee, the UTC time in
+microseconds and campaign, so the same event read twice gets the same id.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loaders.canonical import EVENT_SCHEMA, EVENT_TYPES, FIELDS
+from loaders.errors import MappingError
+from loaders.mapping import Mapping
+from loaders.readers import LINE, RAW_JSON
+
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field("line", pa.int64()),
+        pa.field("field", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("row", pa.string()),
+    ]
+)
+
+_ID_FIELDS = ("inviter_id", "invitee_id", "staff_id", "device_id")
+
+
+def check_timezone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise MappingError(
+            f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)"
+        ) from exc
+    return name
+
+
+@dataclass
+class Checked:
+    accepted: pa.Table
+    rejected: pa.Table
+
+
+def _quoted(value_sql: str) -> str:
+    # Echo at most 60 characters of a bad value back in its reason.
+    return f"'''' || left({value_sql}, 60) || ''''"
+
+
+class Validator:
+    """Checks batches of one source against one mapping and time zone."""
+
+    def __init__(
+        self,
+        header: list[str],
+        columns: dict[str, str],
+        mapping: Mapping,
+        timezone: str,
+    ) -> None:
+        self._header = header
+        self._con = duckdb.connect()
+        # Naive times are read in the configured zone by the TIMESTAMPTZ cast.
+        self._con.execute(f"SET TimeZone = '{check_timezone(timezone)}'")
+        self._con.execute("SET threads = 2")
+        self._trimmed = sorted({self._header.index(c) for c in columns.values()})
+        self._sql, self._params = self._build(columns, mapping)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _build(self, columns: dict[str, str], mapping: Mapping) -> tuple[str, dict]:
+        position = {name: i for i, name in enumerate(self._header)}
+        params: dict[str, object] = {}
+
+        def param(value: object) -> str:
+            name = f"p{len(params)}"
+            params[name] = value
+            return f"${name}"
+
+        selects = []
+        for fld in FIELDS:
+            default = mapping.defaults.get(fld)
+            if fld in columns:
+                # t{i}: the column trimmed of Unicode whitespace (see `check`).
+                expr = f"nullif(t{position[columns[fld]]}, '')"
+                if default is not None:
+                    expr = f"coalesce({expr}, {param(default)}::VARCHAR)"
+            else:
+                expr = f"{param(default)}::VARCHAR"
+            selects.append(f"{expr} AS raw_{fld}")
+
+        types = f"map({param(list(mapping.types))}::VARCHAR[], {param(list(mapping.types.values()))}::VARCHAR[])"
+        known_types = f"{param(list(EVENT_TYPES))}::VARCHAR[]"
+        if RAW_JSON in self._header:
+            row_json = f"c{position[RAW_JSON]}"
+        else:
+            pairs = ", ".join(
+                f"{param(name)}, c{i}" for i, name in enumerate(self._header) if name != LINE
+            )
+            row_json = f"json_object({pairs})"
+
+        id_checks = "\n".join(
+            f"""CASE WHEN regexp_full_match(raw_{f}, '[0-9](\\.[0-9]+)?[eE]\\+?[0-9]+')
+                  THEN '{f}: id in scientific notation ' || {_quoted(f"raw_{f}")}
+                       || ' was rounded by a spreadsheet; export ids as text' END,"""
+            for f in _ID_FIELDS
+        )
+        sql = f"""
+        WITH src AS (
+            SELECT {", ".join(selects)},
+                   c{position[LINE]} AS line,
+                   {row_json} AS row_json
+            FROM batch
+        ), typed AS (
+            SELECT *,
+                coalesce({types}[raw_type], {types}[lower(raw_type)], lower(raw_type)) AS type,
+                CASE
+                    WHEN raw_occurred_at IS NULL THEN NULL
+                    WHEN regexp_full_match(raw_occurred_at, '[0-9]{{12,13}}')
+                        THEN timezone('UTC', epoch_ms(raw_occurred_at::BIGINT))
+                    WHEN regexp_full_match(raw_occurred_at, '[0-9]{{9,10}}(\\.[0-9]+)?')
+                        THEN to_timestamp(raw_occurred_at::DOUBLE)
+                    ELSE try_cast(raw_occurred_at AS TIMESTAMPTZ)
+                END AS occurred_at,
+                try_cast(regexp_replace(raw_amount, '[,\\s¥￥]', '', 'g') AS DECIMAL(18, 4))
+                    AS amount
+            FROM src
+        ), checked AS (
+            SELECT *, list_filter([
+                CASE WHEN raw_type IS NULL THEN 'type: missing'
+                     WHEN NOT list_contains({known_types}, type)
+                     THEN 'type: unknown type ' || {_quoted("raw_type")}
+                          || ' (expected invite, join, convert or churn; map others with --map-type)'
+                END,
+                CASE WHEN raw_invitee_id IS NULL THEN 'invitee_id: missing' END,
+                CASE WHEN raw_inviter_id IS NULL AND type = 'invite'
+                     THEN 'inviter_id: missing (required for invite)' END,
+                CASE WHEN raw_inviter_id = raw_invitee_id AND type IN ('invite', 'join')
+                     THEN 'inviter_id: self-referral (inviter_id equals invitee_id)' END,
+                CASE WHEN raw_occurred_at IS NULL THEN 'occurred_at: missing'
+                     WHEN occurred_at IS NULL
+                     THEN 'occurred_at: unparseable timestamp ' || {_quoted("raw_occurred_at")}
+                END,
+                CASE WHEN raw_amount IS NULL AND type = 'convert'
+                     THEN 'amount: missing (required for convert)'
+                     WHEN raw_amount IS NOT NULL AND amount IS NULL
+                     THEN 'amount: not a number ' || {_quoted("raw_amount")}
+                     WHEN amount < 0 THEN 'amount: negative amount ' || {_quoted("raw_amount")}
+                END,
+                {id_checks}
+            ], lambda x: x IS NOT NULL) AS problems
+            FROM typed
+        )
+        SELECT
+            coalesce(raw_event_id, md5(concat_ws(chr(31), type, coalesce(raw_inviter_id, ''),
+                raw_invitee_id, epoch_us(occurred_at)::VARCHAR, coalesce(raw_campaign, ''))))
+                AS event_id,
+            type, raw_inviter_id AS inviter_id, raw_invitee_id AS invitee_id,
+            occurred_at,
+            raw_campaign AS campaign, raw_channel AS channel, raw_staff_id AS staff_id,
+            amount, raw_device_id AS device_id, raw_ip AS ip, line,
+            CASE WHEN len(problems) > 0 THEN array_to_string(problems, '; ') END AS reason,
+            CASE WHEN len(problems) > 0 THEN array_to_string(
+                list_transform(problems, lambda p: split_part(p, ':', 1)), ', ') END AS field,
+            CASE WHEN len(problems) > 0 THEN row_json END AS row
+        FROM checked
+        """
+        return sql, params
+
+    def check(self, raw: pa.RecordBatch) -> Checked:
+        # Trimming in Arrow covers every Unicode space (U+3000 from Chinese
+        # input methods too) and is cheaper than in SQL.
+        arrays = [*raw.columns, *(pc.utf8_trim_whitespace(raw.column(i)) for i in self._trimmed)]
+        names = [f"c{i}" for i in range(raw.num_columns)] + [f"t{i}" for i in self._trimmed]
+        batch = pa.Table.from_arrays(arrays, names)  # noqa: F841 - scanned by name in the query
+        result = self._con.sql(self._sql, params=self._params).to_arrow_table()
+        ok = pc.is_null(result["reason"])
+        accepted = result.filter(ok).select(EVENT_SCHEMA.names)
+        accepted = accepted.cast(EVENT_SCHEMA)
+        rejected = result.filter(pc.invert(ok)).select(REJECTED_SCHEMA.names)
+        return Checked(accepted, rejected.cast(REJECTED_SCHEMA))

@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from graph.embedded import EmbeddedStore
+from graph.store import StoreError, StoreLockedError, open_store
+from tests.conftest import table_rows, write_csv
+
+T0 = "2024-05-01 12:00:00"
+
+
+def referred(store) -> set[tuple]:
+    return set(table_rows(store, "SELECT referrer_id, invitee_id, event_id FROM referred"))
+
+
+def invited(store) -> set[tuple]:
+    return set(table_rows(store, "SELECT inviter_id, invitee_id, count FROM invited"))
+
+
+def snapshot(store) -> dict:
+    """Everything in the store except the batch log, for 'nothing changed' checks."""
+    return {
+        t: sorted(map(repr, table_rows(store, f"SELECT * FROM {t}")))
+        for t in ("events", "users", "referred", "invited")
+    }
+
+
+def test_first_join_wins_and_later_joins_are_invited_ties(tmp_path, store, ingest):
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["e2", "join", "bob", "carol", "2024-05-02 12:00:00", "", ""],
+            ["e1", "join", "alice", "carol", "2024-05-01 12:00:00", "", ""],
+            ["e3", "join", "alice", "carol", "2024-05-03 12:00:00", "", ""],  # referrer again
+            ["e4", "invite", "alice", "carol", "2024-04-30 12:00:00", "", ""],
+            ["e5", "invite", "dave", "carol", "2024-04-30 12:00:00", "", ""],
+            ["e6", "invite", "dave", "carol", "2024-05-04 12:00:00", "", ""],
+        ],
+    )
+    ingest(path)
+    assert referred(store) == {("alice", "carol", "e1")}
+    # The referrer's own invite and repeat join are not an extra tie.
+    assert invited(store) == {("bob", "carol", 1), ("dave", "carol", 2)}
+    [(referred_by,)] = table_rows(store, "SELECT referred_by FROM users WHERE id = 'carol'")
+    assert referred_by == "alice"
+
+
+def test_simultaneous_joins_tie_break_on_event_id(tmp_path, store, ingest):
+    ingest(
+        write_csv(
+            tmp_path / "e.csv",
+            [
+                ["z-evt", "join", "alice", "carol", T0, "", ""],
+                ["a-evt", "join", "bob", "carol", T0, "", ""],
+            ],
+        )
+    )
+    assert referred(store) == {("bob", "carol", "a-evt")}
+    assert invited(store) == {("alice", "carol", 1)}
+
+
+def test_an_earlier_join_arriving_later_takes_over_the_attribution(tmp_path, store, ingest):
+    ingest(
+        write_csv(
+            tmp_path / "a.csv", [["e2", "join", "bob", "carol", "2024-05-02 12:00:00", "", ""]]
+        )
+    )
+    assert referred(store) == {("bob", "carol", "e2")}
+    ingest(
+        write_csv(
+            tmp_path / "b.csv", [["e1", "join", "alice", "carol", "2024-05-01 12:00:00", "", ""]]
+        )
+    )
+    assert referred(store) == {("alice", "carol", "e1")}
+    assert invited(store) == {("bob", "carol", 1)}
+    [(by,)] = table_rows(store, "SELECT referred_by FROM users WHERE id = 'carol'")
+    assert by == "alice"
+
+
+def test_first_join_without_inviter_leaves_user_without_parent(tmp_path, store, ingest):
+    ingest(
+        write_csv(
+            tmp_path / "e.csv",
+            [
+                ["e1", "join", "", "carol", "2024-05-01 12:00:00", "", ""],
+                ["e2", "join", "bob", "carol", "2024-05-02 12:00:00", "", ""],
+            ],
+        )
+    )
+    assert referred(store) == set()
+    assert invited(store) == {("bob", "carol", 1)}
+    [(by, joined)] = table_rows(
+        store, "SELECT referred_by, joined_at::VARCHAR FROM users WHERE id = 'carol'"
+    )
+    assert by is None and joined.startswith("2024-05-01 04:00:00")
+
+
+def test_user_state_convert_and_churn(tmp_path, store, ingest):
+    ingest(
+        write_csv(
+            tmp_path / "e.csv",
+            [
+                ["", "join", "alice", "carol", "2024-05-01 12:00:00", "", ""],
+                ["", "convert", "", "carol", "2024-05-03 12:00:00", "", "100"],
+                ["", "convert", "", "carol", "2024-05-02 12:00:00", "", "50.5"],
+                ["", "churn", "", "carol", "2024-05-05 12:00:00", "", ""],
+                ["", "join", "", "dan", "2024-05-01 12:00:00", "", ""],
+                ["", "churn", "", "dan", "2024-05-02 12:00:00", "", ""],
+                ["", "join", "bob", "dan", "2024-05-09 12:00:00", "", ""],  # came back
+            ],
+        )
+    )
+    rows = {
+        r[0]: r[1:]
+        for r in table_rows(
+            store,
+            """
+        SELECT id, first_seen::VARCHAR, converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR
+        FROM users ORDER BY id""",
+        )
+    }
+    assert set(rows) == {"alice", "bob", "carol", "dan"}
+    first_seen, converted_at, amount, churned_at = rows["carol"]
+    assert converted_at.startswith("2024-05-02 04:00:00") and amount == 150.5
+    assert churned_at.startswith("2024-05-05 04:00:00")
+    assert rows["dan"][3] is None  # re-joined after churning
+    assert rows["alice"][0].startswith("2024-05-01 04:00:00")  # seen as an inviter only
+    assert rows["bob"][0].startswith("2024-05-09 04:00:00")
+
+
+def test_reingest_adds_nothing_and_in_file_repeats_are_duplicates(tmp_path, store, ingest):
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["", "join", "alice", "bob", T0, "", ""],
+            ["", "join", "alice", "bob", T0, "", ""],  # same event, no id: same hash
+            ["x1", "join", "alice", "carol", T0, "", ""],
+            ["x1", "join", "zed", "carol", T0, "", ""],  # repeated id: the first line stays
+        ],
+    )
+    first = ingest(path)
+    assert (first.read, first.accepted, first.duplicates, first.rejected) == (4, 2, 2, 0)
+    assert {r[:2] for r in referred(store)} == {("alice", "bob"), ("alice", "carol")}
+    before = snapshot(store)
+    again = ingest(path)
+    assert (again.read, again.accepted, again.duplicates, again.rejected) == (4, 0, 4, 0)
+    assert snapshot(store) == before
+    assert store.stats().batches == 2
+
+
+def test_failure_mid_batch_leaves_store_unchanged(tmp_path, store, ingest):
+    ingest(write_csv(tmp_path / "a.csv", [["", "join", "alice", "bob", T0, "", ""]]))
+    before = snapshot(store)
+    from loaders.pipeline import open_events
+
+    good = list(
+        open_events(
+            write_csv(
+                tmp_path / "b.csv",
+                [
+                    ["", "join", "bob", "carol", T0, "", ""],
+                    ["", "join", "", "erin", T0, "", ""],
+                ],
+            )
+        ).batches(None)
+    )
+
+    def batches_then_failure():
+        yield from good
+        raise RuntimeError("disk full (injected)")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        store.ingest(batches_then_failure(), source="b.csv")
+    assert snapshot(store) == before
+    assert store.stats().batches == 1
+    # The store is still usable after the rollback.
+    assert store.ingest(iter(good), source="b.csv").accepted == 2
+
+
+def test_process_killed_mid_ingest_leaves_store_as_before(tmp_path):
+    db = tmp_path / "crash.duckdb"
+    with EmbeddedStore(db) as s:
+        s.ingest(iter([]), source="empty")
+    path = write_csv(
+        tmp_path / "e.csv", [[f"e{i}", "join", "alice", f"u{i}", T0, "", ""] for i in range(50)]
+    )
+    script = textwrap.dedent(f"""
+        import os
+        from graph.embedded import EmbeddedStore
+        from loaders.pipeline import open_events
+        store = EmbeddedStore({str(db)!r})
+        def dying():
+            yield from open_events({str(path)!r}).batches(None)
+            store.connection.execute("SELECT count(*) FROM events").fetchall()
+            os._exit(9)  # killed after the rows were written, before commit
+        store.ingest(dying(), source="e.csv")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2])
+    assert done.returncode == 9
+    with EmbeddedStore(db, read_only=True) as s:
+        assert s.stats().events == 0 and s.stats().batches == 1
+
+
+def test_second_writer_gets_a_clear_error(tmp_path):
+    db = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from graph.embedded import EmbeddedStore; s = EmbeddedStore({str(db)!r}); "
+            "print('open', flush=True); import sys; sys.stdin.read()",
+        ],
+        cwd=Path(__file__).parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(StoreLockedError, match=r"in use by another process \(PID \d+\)"):
+            EmbeddedStore(db)
+    finally:
+        holder.communicate("")
+    EmbeddedStore(db).close()  # free again once the holder is gone
+
+
+def test_open_store_urls(tmp_path):
+    with open_store(f"duckdb:///{tmp_path}/a.duckdb") as s:  # four slashes: absolute
+        assert s.path == tmp_path / "a.duckdb"
+        assert s.url == f"duckdb:///{tmp_path}/a.duckdb"
+    with pytest.raises(StoreError, match="expected duckdb:///PATH"):
+        open_store("duckdb://")
+    with pytest.raises(StoreError, match="unsupported store URL scheme 'mysql'"):
+        open_store("mysql://host/db")
+    with pytest.raises(StoreError, match="no store at"):
+        open_store(str(tmp_path / "missing.duckdb"), read_only=True)
+
+
+def test_stats(tmp_path, store, ingest):
+    ingest(
+        write_csv(
+            tmp_path / "e.csv",
+            [
+                ["", "invite", "alice", "bob", "2024-05-01 08:00:00", "spring", ""],
+                ["", "join", "alice", "bob", "2024-05-01 12:00:00", "spring", ""],
+                ["", "join", "bob", "carol", "2024-05-02 12:00:00", "618", ""],
+                ["", "convert", "", "carol", "2024-05-03 12:00:00", "618", "99"],
+            ],
+        )
+    )
+    s = store.stats()
+    assert (s.users, s.events, s.referred_edges, s.invited_ties) == (3, 4, 2, 0)
+    assert s.events_by_type == {"convert": 1, "invite": 1, "join": 2}
+    assert s.campaign_names == ["618", "spring"]
+    assert s.first_event_at.isoformat() == "2024-05-01T00:00:00+00:00"
+    assert s.last_event_at.isoformat() == "2024-05-03T04:00:00+00:00"
