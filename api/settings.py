@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     quarantine_dir: Path = Field(
         Path("./data/quarantine"), description="where rejected rows are written"
     )
-    duckdb_memory_limit: str = Field("2GB", description="DuckDB's memory limit for the store")
+    duckdb_memory_limit: str = Field("1GB", description="DuckDB's memory limit for the store")
 
 
 def get_settings() -> Settings:

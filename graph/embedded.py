@@ -88,15 +88,9 @@ GROUP BY e.inviter_id, e.invitee_id;
 
 DELETE FROM users WHERE id IN (SELECT id FROM scope_users);
 INSERT INTO users
-WITH seen AS (
-    SELECT id, min(seen_at) AS first_seen FROM (
-        SELECT invitee_id AS id, occurred_at AS seen_at FROM events WHERE true {users}
-        UNION ALL
-        SELECT inviter_id, occurred_at FROM events
-        WHERE inviter_id IS NOT NULL {inviter_users}
-    ) GROUP BY id
-), own AS (
+WITH own AS (
     SELECT invitee_id AS id,
+        min(occurred_at) AS first_as_invitee,
         min(occurred_at) FILTER (WHERE type = 'join') AS joined_at,
         max(occurred_at) FILTER (WHERE type = 'join') AS last_join,
         min(occurred_at) FILTER (WHERE type = 'convert') AS converted_at,
@@ -104,15 +98,19 @@ WITH seen AS (
         max(occurred_at) FILTER (WHERE type = 'churn') AS last_churn
     FROM events WHERE true {users}
     GROUP BY invitee_id
+), as_inviter AS (
+    SELECT inviter_id AS id, min(occurred_at) AS first_as_inviter
+    FROM events WHERE inviter_id IS NOT NULL {inviter_users}
+    GROUP BY inviter_id
 )
-SELECT s.id, s.first_seen, o.joined_at, r.referrer_id, o.converted_at,
-    coalesce(o.amount, 0),
+SELECT coalesce(o.id, i.id), least(o.first_as_invitee, i.first_as_inviter), o.joined_at,
+    r.referrer_id, o.converted_at, coalesce(o.amount, 0),
     -- churned unless a join came after the last churn (the user came back)
     CASE WHEN o.last_churn IS NOT NULL AND (o.last_join IS NULL OR o.last_churn >= o.last_join)
          THEN o.last_churn END
-FROM seen s
-LEFT JOIN own o ON o.id = s.id
-LEFT JOIN referred r ON r.invitee_id = s.id;
+FROM own o
+FULL JOIN as_inviter i ON i.id = o.id
+LEFT JOIN referred r ON r.invitee_id = coalesce(o.id, i.id);
 """
 
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -126,7 +124,7 @@ class EmbeddedStore:
         path: Path,
         *,
         read_only: bool = False,
-        memory_limit: str = "2GB",
+        memory_limit: str = "1GB",
         threads: int = 2,
     ) -> None:
         self.path = Path(path)
@@ -214,9 +212,10 @@ class EmbeddedStore:
         # duplicates are taken out again below, which is cheaper than staging.
         for table in batches:
             received += table.num_rows
-            con.register("incoming", table)
-            con.execute(f"INSERT INTO events SELECT {columns}, {batch_id} FROM incoming")
-            con.unregister("incoming")
+            # from_arrow, not register(): DuckDB 2 keeps every registered
+            # table alive until the connection closes, so memory would grow
+            # with each batch.
+            con.from_arrow(table).project(f"{columns}, {batch_id}::INTEGER").insert_into("events")
         if had_events:
             con.execute(
                 """DELETE FROM events WHERE batch_id = $b
@@ -243,21 +242,25 @@ class EmbeddedStore:
 
     def _refresh_graph(self, batch_id: int, *, full: bool) -> None:
         con = self._con
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE scope_invitees AS
-               SELECT DISTINCT invitee_id AS id FROM events WHERE batch_id = ?""",
-            [batch_id],
-        )
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE scope_users AS
-               SELECT id FROM scope_invitees
-               UNION SELECT inviter_id FROM events
-               WHERE batch_id = ? AND inviter_id IS NOT NULL""",
-            [batch_id],
-        )
         if full:
+            # First load: everything is in scope, so no filters and no scope
+            # tables (the DELETEs then match nothing).
+            con.execute("CREATE OR REPLACE TEMP TABLE scope_invitees (id VARCHAR)")
+            con.execute("CREATE OR REPLACE TEMP TABLE scope_users (id VARCHAR)")
             filters = dict(invitees="", e_invitees="", users="", inviter_users="")
         else:
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE scope_invitees AS
+                   SELECT DISTINCT invitee_id AS id FROM events WHERE batch_id = ?""",
+                [batch_id],
+            )
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE scope_users AS
+                   SELECT id FROM scope_invitees
+                   UNION SELECT inviter_id FROM events
+                   WHERE batch_id = ? AND inviter_id IS NOT NULL""",
+                [batch_id],
+            )
             filters = dict(
                 invitees="AND invitee_id IN (SELECT id FROM scope_invitees)",
                 e_invitees="AND e.invitee_id IN (SELECT id FROM scope_invitees)",

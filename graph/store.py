@@ -73,7 +73,7 @@ class Store(Protocol):
 
 
 def open_store(
-    url: str | None = None, *, read_only: bool = False, memory_limit: str = "2GB"
+    url: str | None = None, *, read_only: bool = False, memory_limit: str = "1GB"
 ) -> Store:
     """The store a URL names: a file path, or `duckdb:///relative/path` and
     `duckdb:////absolute/path` (the duckdb_engine convention) for the embedded store."""

@@ -398,7 +398,7 @@ def write_campaign(table: pa.Table, truth: GroundTruth, out: Path, fmt: str) -> 
     elif fmt == "parquet":
         pq.write_table(table, out, compression="zstd")
     elif fmt == "jsonl":
-        con = duckdb.connect()
+        con = duckdb.connect()  # one COPY, then closed: register() cannot pile up
         con.register("events", table)
         con.execute(f"COPY events TO '{_sql_path(out)}' (FORMAT json)")
         con.close()

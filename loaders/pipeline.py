@@ -30,8 +30,13 @@ class EventStream:
     rows_rejected: int = 0
 
     def batches(self, quarantine: QuarantinePart | None) -> Iterator[pa.Table]:
+        # Reading and checking run a batch ahead in a thread, so they overlap
+        # with the store writing the previous batch.
+        return read_ahead(self._checked(quarantine))
+
+    def _checked(self, quarantine: QuarantinePart | None) -> Iterator[pa.Table]:
         try:
-            for raw in read_ahead(self.source.batches()):
+            for raw in self.source.batches():
                 checked = self.validator.check(raw)
                 self.rows_read += raw.num_rows
                 self.rows_rejected += checked.rejected.num_rows
@@ -43,8 +48,8 @@ class EventStream:
 
 
 def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Read the next batches in a thread while the current one is checked and
-    stored; Arrow's parsers and DuckDB both release the GIL."""
+    """Produce the next batches in a thread while the consumer works on the
+    current one; Arrow's parsers and DuckDB both release the GIL."""
     ahead: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()

@@ -42,8 +42,8 @@ _EXTENSIONS = {
 }
 _SAMPLE_BYTES = 1 << 20
 # Big blocks: DuckDB spreads a batch over both cores only past ~120k rows.
-_CSV_BLOCK_BYTES = 64 << 20
-_BATCH_ROWS = 500_000
+_CSV_BLOCK_BYTES = 32 << 20
+_BATCH_ROWS = 250_000
 
 
 def detect_format(path: Path) -> str:

@@ -85,6 +85,7 @@ class Validator:
         # Naive times are read in the configured zone by the TIMESTAMPTZ cast.
         self._con.execute(f"SET TimeZone = '{check_timezone(timezone)}'")
         self._con.execute("SET threads = 2")
+        self._con.execute("SET memory_limit = '512MB'")
         self._trimmed = sorted({self._header.index(c) for c in columns.values()})
         self._sql, self._params = self._build(columns, mapping)
 
@@ -130,9 +131,7 @@ class Validator:
         )
         sql = f"""
         WITH src AS (
-            SELECT {", ".join(selects)},
-                   c{position[LINE]} AS line,
-                   {row_json} AS row_json
+            SELECT *, {", ".join(selects)}, c{position[LINE]} AS line
             FROM batch
         ), typed AS (
             SELECT *,
@@ -185,7 +184,8 @@ class Validator:
             CASE WHEN len(problems) > 0 THEN array_to_string(problems, '; ') END AS reason,
             CASE WHEN len(problems) > 0 THEN array_to_string(
                 list_transform(problems, lambda p: split_part(p, ':', 1)), ', ') END AS field,
-            CASE WHEN len(problems) > 0 THEN row_json END AS row
+            -- built for rejected rows only: CASE evaluates THEN on matching rows
+            CASE WHEN len(problems) > 0 THEN {row_json} END AS row
         FROM checked
         """
         return sql, params
@@ -197,8 +197,11 @@ class Validator:
         names = [f"c{i}" for i in range(raw.num_columns)] + [f"t{i}" for i in self._trimmed]
         batch = pa.Table.from_arrays(arrays, names)  # noqa: F841 - scanned by name in the query
         result = self._con.sql(self._sql, params=self._params).to_arrow_table()
+        if result["reason"].null_count == result.num_rows:
+            # All valid, the common case: no filtering copy.
+            accepted = result.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+            return Checked(accepted, REJECTED_SCHEMA.empty_table())
         ok = pc.is_null(result["reason"])
-        accepted = result.filter(ok).select(EVENT_SCHEMA.names)
-        accepted = accepted.cast(EVENT_SCHEMA)
+        accepted = result.filter(ok).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
         rejected = result.filter(pc.invert(ok)).select(REJECTED_SCHEMA.names)
         return Checked(accepted, rejected.cast(REJECTED_SCHEMA))
