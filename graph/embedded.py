@@ -25,7 +25,7 @@ discards the uncommitted transaction).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -114,6 +114,8 @@ LEFT JOIN referred r ON r.invitee_id = coalesce(o.id, i.id);
 """
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+# DuckDB's row group holds 122,880 rows; appends are cut to multiples of it.
+_APPEND_ROWS = 2 * 122_880
 
 
 class EmbeddedStore:
@@ -210,7 +212,7 @@ class EmbeddedStore:
         received = 0
         # Rows go straight into the log inside the transaction; the rare
         # duplicates are taken out again below, which is cheaper than staging.
-        for table in batches:
+        for table in _row_group_aligned(batches):
             received += table.num_rows
             # from_arrow, not register(): DuckDB 2 keeps every registered
             # table alive until the connection closes, so memory would grow
@@ -300,6 +302,29 @@ class EmbeddedStore:
             last_event_at=_instant(last),
             batches=one("SELECT count(*) FROM batches"),
         )
+
+
+def _row_group_aligned(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Re-cut batches into whole DuckDB row groups (the last one excepted).
+
+    Appends of other sizes leave partly filled row groups that DuckDB merges
+    at the next checkpoint, which cost seconds per 10M rows on close.
+    """
+    pending: list[pa.Table] = []
+    held = 0
+    for table in batches:
+        pending.append(table)
+        held += table.num_rows
+        if held >= _APPEND_ROWS:
+            joined = pa.concat_tables(pending)
+            whole = held - held % _APPEND_ROWS
+            # One chunk: DuckDB appends each Arrow chunk from its own thread,
+            # so a multi-chunk table would leave partial row groups again.
+            yield joined.slice(0, whole).combine_chunks()
+            rest = joined.slice(whole)
+            pending, held = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+    if held:
+        yield pa.concat_tables(pending).combine_chunks()
 
 
 def _instant(text: str | None) -> datetime | None:

@@ -124,9 +124,12 @@ class Validator:
             row_json = f"json_object({pairs})"
 
         id_checks = "\n".join(
-            f"""CASE WHEN regexp_full_match(raw_{f}, '[0-9](\\.[0-9]+)?[eE]\\+?[0-9]+')
+            # The cheap contains() guards the regex (spreadsheets write E+18):
+            # CASE runs the inner test only on the rows that pass the outer one.
+            f"""CASE WHEN contains(raw_{f}, '+') THEN
+                  CASE WHEN regexp_full_match(raw_{f}, '[0-9](\\.[0-9]+)?[eE]\\+[0-9]+')
                   THEN '{f}: id in scientific notation ' || {_quoted(f"raw_{f}")}
-                       || ' was rounded by a spreadsheet; export ids as text' END,"""
+                       || ' was rounded by a spreadsheet; export ids as text' END END,"""
             for f in _ID_FIELDS
         )
         sql = f"""
@@ -138,6 +141,9 @@ class Validator:
                 coalesce({types}[raw_type], {types}[lower(raw_type)], lower(raw_type)) AS type,
                 CASE
                     WHEN raw_occurred_at IS NULL THEN NULL
+                    -- dates and ISO times have '-' or '/': skip the epoch tests
+                    WHEN contains(raw_occurred_at, '-') OR contains(raw_occurred_at, '/')
+                        THEN try_cast(raw_occurred_at AS TIMESTAMPTZ)
                     WHEN regexp_full_match(raw_occurred_at, '[0-9]{{12,13}}')
                         THEN timezone('UTC', epoch_ms(raw_occurred_at::BIGINT))
                     WHEN regexp_full_match(raw_occurred_at, '[0-9]{{9,10}}(\\.[0-9]+)?')
