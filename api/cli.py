@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -29,8 +30,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 # Files this size or larger (about 100k rows) get a progress bar.
 PROGRESS_MIN_BYTES = 8 << 20
@@ -197,8 +198,11 @@ def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
     table.add_row("INVITED ties", f"{s.invited_ties:,}")
     names = ", ".join(s.campaign_names[:8]) + (" …" if len(s.campaign_names) > 8 else "")
     table.add_row("campaigns", f"{s.campaigns:,}" + (f" ({names})" if names else ""))
-    table.add_row("first event", str(s.first_event_at or "-"))
-    table.add_row("last event", str(s.last_event_at or "-"))
+    zone = ZoneInfo(settings.timezone)
+    for label, at in (("first event", s.first_event_at), ("last event", s.last_event_at)):
+        table.add_row(
+            label, f"{at.astimezone(zone):%Y-%m-%d %H:%M:%S} {settings.timezone}" if at else "-"
+        )
     table.add_row("batches", f"{s.batches:,}")
     out.print(table)
 

@@ -26,8 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-# Users per event in the generator's mix (about 1.73 events per joined user).
-EVENTS_PER_USER = 1.7255
+# Events per joined user in the generator's mix.
+EVENTS_PER_USER = 1.689
 SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 KOC = Path(sys.executable).with_name("koc")
 

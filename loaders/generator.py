@@ -215,7 +215,7 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
         type=INVITE,
         inviter=who,
         invitee=n + np.arange(n_prospects),
-        at=np.minimum(join_at[who] + rng.integers(3600, 30 * 86400, n_prospects), START + span),
+        at=join_at[who] + rng.integers(3600, 30 * 86400, n_prospects),
         campaign=campaign[who],
         channel=rng.choice(len(CHANNELS), n_prospects, p=CHANNEL_WEIGHTS).astype(np.int8),
     )
@@ -309,7 +309,10 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
         farms.append((farmer, kind, accounts))
 
     cols = ev.concat()
-    cols["at"] = np.minimum(cols["at"], START + span + 30 * 86400)
+    # The export is taken at the end of the period: later events have not
+    # happened yet.
+    seen = cols["at"] <= START + span
+    cols = {k: v[seen] for k, v in cols.items()}
     order = np.lexsort((cols["invitee"], cols["type"], cols["at"]))
     cols = {k: v[order] for k, v in cols.items()}
 
