@@ -117,9 +117,15 @@ def ingest(
         the_store = _store(settings, store)
         try:
             for path in paths:
-                reports.append(
-                    _ingest_one(the_store, path, rejects, the_mapping, zone, quiet or json_)
-                )
+                try:
+                    reports.append(
+                        _ingest_one(the_store, path, rejects, the_mapping, zone, quiet or json_)
+                    )
+                except SearchlightError as exc:
+                    if reports:
+                        done = ", ".join(r.source for r in reports)
+                        raise type(exc)(f"{exc} (already applied: {done})") from exc
+                    raise
         finally:
             the_store.close()
 

@@ -14,8 +14,9 @@ Tables (timestamps are UTC instants):
   inviter-invitee pair, from invites and later joins;
 - `batches`: one row per applied batch.
 
-A batch is one DuckDB transaction: staged, deduplicated against the log,
-appended, and the derived tables refreshed for the users it touched. DuckDB
+A batch is one DuckDB transaction: appended to the log, its duplicates
+(event ids already stored, or repeated within the batch) taken out again, and
+the derived tables refreshed for the users it touched. DuckDB
 holds an exclusive file lock while a process has the store open for writing,
 so a second writer gets `StoreLockedError` instead of a corrupted file, and a
 process that dies mid-batch leaves the store as it was (the write-ahead log

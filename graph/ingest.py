@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from graph.store import Store
+from graph.store import BatchResult, Store
 from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.mapping import Mapping
 from loaders.pipeline import EventStream, open_events
-from loaders.quarantine import Quarantine
+from loaders.quarantine import Quarantine, QuarantinePart
+from loaders.readers import MalformedCsvError
 
 # progress(bytes_done, bytes_total) after each batch read.
 Progress = Callable[[int, int], None]
@@ -51,13 +52,12 @@ def ingest_file(
     """Read, validate and apply one file. Raises `SearchlightError` (and
     changes nothing) when the file cannot be read at all."""
     started = time.perf_counter()
-    stream = open_events(Path(path), mapping, timezone)
-    part = quarantine.part(str(path))
     try:
-        result = store.ingest(_reported(stream, part, progress), source=str(path))
-    except BaseException:
-        part.discard()
-        raise
+        stream, part, result = _apply(store, path, quarantine, mapping, timezone, progress, False)
+    except MalformedCsvError:
+        # A row the fast parser cannot split: the batch was rolled back; read
+        # the file again line by line so that row is quarantined with its line.
+        stream, part, result = _apply(store, path, quarantine, mapping, timezone, progress, True)
     part.commit()
     rejected = stream.rows_rejected
     assert stream.rows_read == result.received + rejected, "every row is accounted for"
@@ -73,7 +73,30 @@ def ingest_file(
     )
 
 
-def _reported(stream: EventStream, part, progress: Progress | None) -> Iterator[pa.Table]:
+def _apply(
+    store: Store,
+    path: Path,
+    quarantine: Quarantine,
+    mapping: Mapping | None,
+    timezone: str,
+    progress: Progress | None,
+    tolerant: bool,
+) -> tuple[EventStream, QuarantinePart, BatchResult]:
+    stream = open_events(Path(path), mapping, timezone, tolerant=tolerant)
+    part = quarantine.part(str(path))
+    try:
+        result = store.ingest(_reported(stream, part, progress), source=str(path))
+    except BaseException:
+        stream.close()  # the reader thread stops before its quarantine part goes
+        part.discard()
+        raise
+    stream.close()
+    return stream, part, result
+
+
+def _reported(
+    stream: EventStream, part: QuarantinePart, progress: Progress | None
+) -> Iterator[pa.Table]:
     total = stream.source.size_bytes
     for table in stream.batches(part):
         if progress:

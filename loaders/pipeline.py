@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +14,7 @@ from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.mapping import Mapping
 from loaders.quarantine import QuarantinePart
 from loaders.readers import LINE, RAW_JSON, Source, open_source
-from loaders.validate import Validator
+from loaders.validate import REJECTED_SCHEMA, Validator
 
 
 @dataclass
@@ -28,23 +28,47 @@ class EventStream:
     validator: Validator
     rows_read: int = 0
     rows_rejected: int = 0
+    _running: Iterator[pa.Table] | None = field(default=None, repr=False)
 
     def batches(self, quarantine: QuarantinePart | None) -> Iterator[pa.Table]:
         # Reading and checking run a batch ahead in a thread, so they overlap
         # with the store writing the previous batch.
-        return read_ahead(self._checked(quarantine))
+        self._running = read_ahead(self._checked(quarantine))
+        return self._running
+
+    def close(self) -> None:
+        """Stop reading (joining the read-ahead thread) and free the checker.
+        Safe to call twice, and after the batches were read to the end."""
+        if self._running is not None:
+            self._running.close()
+        self.validator.close()
 
     def _checked(self, quarantine: QuarantinePart | None) -> Iterator[pa.Table]:
-        try:
-            for raw in self.source.batches():
-                checked = self.validator.check(raw)
-                self.rows_read += raw.num_rows
-                self.rows_rejected += checked.rejected.num_rows
-                if quarantine is not None:
-                    quarantine.write(checked.rejected)
-                yield checked.accepted
-        finally:
-            self.validator.close()
+        for raw in self.source.batches():
+            checked = self.validator.check(raw)
+            malformed = self._malformed()
+            rejected = (
+                pa.concat_tables([checked.rejected, malformed])
+                if malformed.num_rows
+                else checked.rejected
+            )
+            self.rows_read += raw.num_rows + rejected.num_rows - checked.rejected.num_rows
+            self.rows_rejected += rejected.num_rows
+            if quarantine is not None:
+                quarantine.write(rejected)
+            yield checked.accepted
+
+    def _malformed(self) -> pa.Table:
+        rows = self.source.take_malformed()
+        return pa.table(
+            {
+                "line": pa.array([r[0] for r in rows], pa.int64()),
+                "field": pa.array(["(row)"] * len(rows), pa.string()),
+                "reason": pa.array([f"(row): {r[1]}" for r in rows], pa.string()),
+                "row": pa.array([r[2] for r in rows], pa.string()),
+            },
+            schema=REJECTED_SCHEMA,
+        )
 
 
 def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
@@ -69,7 +93,16 @@ def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
         except BaseException as exc:  # handed to the consumer, raised there
             ahead.put(exc)
 
-    worker = threading.Thread(target=fill, name="read-ahead", daemon=True)
+    def fill_then_close() -> None:
+        try:
+            fill()
+        finally:
+            # Stopped early or finished: let the producer release its files.
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=fill_then_close, name="read-ahead", daemon=True)
     worker.start()
     try:
         while (item := ahead.get()) is not done:
@@ -82,11 +115,16 @@ def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa
 
 
 def open_events(
-    path: Path, mapping: Mapping | None = None, timezone: str = DEFAULT_TIMEZONE
+    path: Path,
+    mapping: Mapping | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    *,
+    tolerant: bool = False,
 ) -> EventStream:
     """Open `path` for ingest. Fails with a clear `SearchlightError` before any
-    row is read when the file is unreadable or lacks a required column."""
-    source = open_source(Path(path))
+    row is read when the file is unreadable or lacks a required column.
+    `tolerant` is `open_source`'s: malformed CSV rows are rejected, not fatal."""
+    source = open_source(Path(path), tolerant=tolerant)
     mapping = mapping or Mapping()
     columns = mapping.resolve(source.columns, str(path))
     header = [*source.columns]

@@ -59,9 +59,15 @@ class QuarantinePart:
     def write(self, rejected: pa.Table) -> None:
         if rejected.num_rows == 0:
             return
-        table = rejected.add_column(
-            0, "source", pa.array([self._source] * rejected.num_rows, pa.string())
-        ).select(list(QUARANTINE_COLUMNS))
+        # One chunk per column: pyarrow's CSV writer (seen in 26.0) emits heap
+        # garbage for a table holding a zero-length chunk.
+        table = (
+            rejected.add_column(
+                0, "source", pa.array([self._source] * rejected.num_rows, pa.string())
+            )
+            .select(list(QUARANTINE_COLUMNS))
+            .combine_chunks()
+        )
         if self._writer is None:
             self._tmp.parent.mkdir(parents=True, exist_ok=True)
             self._sink = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/discard

@@ -15,10 +15,11 @@ import datetime as dt
 import io
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -94,7 +95,14 @@ class Source:
     encoding: str | None = None
     size_bytes: int = 0
     _batches: Iterator[pa.RecordBatch] | None = field(default=None, repr=False)
-    _position: object = field(default=None, repr=False)
+    _position: Callable[[], int] | None = field(default=None, repr=False)
+    # Rows that could not be split into the header's columns, as
+    # (line, reason, original text); drained by the pipeline into quarantine.
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def take_malformed(self) -> list[tuple[int, str, str]]:
+        rows, self.malformed = self.malformed, []
+        return rows
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         assert self._batches is not None, "a source is read once"
@@ -103,22 +111,35 @@ class Source:
 
     def bytes_read(self) -> int:
         """How far into the file reading has got, for progress bars."""
-        pos = self._position
-        if callable(pos):
-            try:
-                return int(pos())
-            except (OSError, ValueError):
-                return self.size_bytes
-        return 0
+        if self._position is None:
+            return 0
+        try:
+            return int(self._position())
+        except (OSError, ValueError):
+            return self.size_bytes
 
 
-def open_source(path: Path) -> Source:
-    """Open a file of any supported format; raises `SourceError` if unreadable."""
+class MalformedCsvError(SourceError):
+    """The fast CSV reader met a row it cannot split; re-read with `tolerant=True`."""
+
+
+def open_source(path: Path, *, tolerant: bool = False) -> Source:
+    """Open a file of any supported format; raises `SourceError` if unreadable.
+
+    CSV is read with Arrow's parser, which stops at a row whose field count is
+    wrong (`MalformedCsvError`). `tolerant=True` reads CSV line by line
+    instead: slower, but such rows become `Source.malformed` with their line.
+    """
     path = Path(path)
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     fmt = detect_format(path)
-    opener = {"csv": _open_csv, "xlsx": _open_xlsx, "jsonl": _open_jsonl, "parquet": _open_parquet}
+    opener = {
+        "csv": _open_csv_tolerant if tolerant else _open_csv,
+        "xlsx": _open_xlsx,
+        "jsonl": _open_jsonl,
+        "parquet": _open_parquet,
+    }
     try:
         source = opener[fmt](path)
     except SourceError:
@@ -130,7 +151,7 @@ def open_source(path: Path) -> Source:
 
 
 def _with_line(batch: pa.RecordBatch, first_line: int) -> pa.RecordBatch:
-    lines = pa.array(range(first_line, first_line + batch.num_rows), pa.int64())
+    lines = pa.array(np.arange(first_line, first_line + batch.num_rows, dtype=np.int64))
     return pa.RecordBatch.from_arrays([*batch.columns, lines], [*batch.schema.names, LINE])
 
 
@@ -160,21 +181,25 @@ def _open_csv(path: Path) -> Source:
         raise SourceError(f"{path}: {exc}") from exc
     header, delimiter = _header_line(path, encoding)
     handle = open(path, "rb")  # noqa: SIM115 - closed when the batches are exhausted
-    reader = pacsv.open_csv(
-        handle,
-        read_options=pacsv.ReadOptions(
-            encoding="utf8" if encoding == "utf-8" else encoding,
-            block_size=_CSV_BLOCK_BYTES,
-            column_names=header,
-            skip_rows=1,
-        ),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    try:
+        reader = pacsv.open_csv(
+            handle,
+            read_options=pacsv.ReadOptions(
+                encoding="utf8" if encoding == "utf-8" else encoding,
+                block_size=_CSV_BLOCK_BYTES,
+                column_names=header,
+                skip_rows=1,
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:  # the first block is parsed on open
+        handle.close()
+        raise MalformedCsvError(f"{path}: malformed CSV in its first rows ({exc})") from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         line = 2
@@ -183,11 +208,73 @@ def _open_csv(path: Path) -> Source:
                 yield _with_line(batch, line)
                 line += batch.num_rows
         except pa.ArrowInvalid as exc:
-            raise SourceError(f"{path}: malformed CSV after line {line - 1} ({exc})") from exc
+            raise MalformedCsvError(f"{path}: malformed CSV after line {line - 1} ({exc})") from exc
         finally:
             handle.close()
 
     return Source(path, "csv", header, encoding, _batches=batches(), _position=handle.tell)
+
+
+def _open_csv_tolerant(path: Path) -> Source:
+    with open(path, "rb") as f:
+        sample = f.read(_SAMPLE_BYTES)
+    try:
+        encoding = detect_encoding(sample)
+    except SourceError as exc:
+        raise SourceError(f"{path}: {exc}") from exc
+    header, delimiter = _header_line(path, encoding)
+    handle = open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")  # noqa: SIM115
+    source = Source(path, "csv", header, encoding, _position=handle.buffer.tell)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        reader = csv.reader(handle, delimiter=delimiter)
+        width = len(header)
+        try:
+            next(reader, None)
+            columns: list[list[str]] = [[] for _ in header]
+            lines: list[int] = []
+            while True:
+                first_line = reader.line_num + 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    source.malformed.append((first_line, f"unreadable row ({exc})", ""))
+                    continue
+                except UnicodeDecodeError as exc:
+                    raise SourceError(
+                        f"{path}: not valid {encoding} near line {first_line}"
+                    ) from exc
+                if not row:
+                    continue
+                if len(row) != width:
+                    source.malformed.append(
+                        (
+                            first_line,
+                            f"row has {len(row)} fields, the header has {width}",
+                            json.dumps(row, ensure_ascii=False),
+                        )
+                    )
+                    continue
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+                lines.append(first_line)
+                if len(lines) >= _BATCH_ROWS:
+                    yield _text_batch(header, columns, lines)
+                    columns, lines = [[] for _ in header], []
+            if lines or source.malformed:
+                yield _text_batch(header, columns, lines)
+        finally:
+            handle.close()
+
+    source._batches = batches()
+    return source
+
+
+def _text_batch(header: list[str], columns: list[list[str]], lines: list[int]) -> pa.RecordBatch:
+    arrays = [pa.array(c, pa.string()) for c in columns]
+    return pa.RecordBatch.from_arrays([*arrays, pa.array(lines, pa.int64())], [*header, LINE])
 
 
 def _cell_text(value: object) -> str:

@@ -129,3 +129,13 @@ def test_installed_entry_point_runs(tmp_path):
     assert json.loads(done.stdout)["accepted"] == 1
     # output is not a terminal: no progress bar, nothing on stderr
     assert done.stderr == ""
+
+
+def test_a_failing_file_after_good_ones_says_what_was_applied(tmp_path, koc):
+    good = write_csv(tmp_path / "good.csv", [["", "join", "a", "b", T0, "", ""]])
+    bad = write_csv(tmp_path / "bad.csv", [["1"]], ["whatever"])
+    result = koc("ingest", good, bad)
+    assert result.exit_code == 1
+    assert "bad.csv" in result.stderr and "already applied: " in result.stderr
+    assert "good.csv" in result.stderr
+    assert json.loads(koc("stats", "--json").stdout)["events"] == 1

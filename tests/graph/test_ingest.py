@@ -12,7 +12,7 @@ from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
 from loaders.errors import MappingError, SourceError
 from loaders.quarantine import QUARANTINE_COLUMNS, Quarantine
-from tests.conftest import HEADER, write_csv
+from tests.conftest import HEADER, table_rows, write_csv
 
 T0 = "2024-05-01 12:00:00"
 
@@ -145,3 +145,30 @@ def test_every_row_is_accounted_for(tmp_path_factory, batches):
                               USING (invitee_id) WHERE r.referrer_id = i.inviter_id""").fetchall()
             == [(0,)]
         )
+
+
+def test_rows_with_the_wrong_number_of_fields_are_quarantined_with_their_line(
+    tmp_path, store, ingest
+):
+    path = tmp_path / "ragged.csv"
+    path.write_text(
+        ",".join(HEADER) + "\n"
+        f",join,a,b,{T0},,\n"
+        ",join,a,c\n"  # too few fields
+        f',join,a,"d\nstill d",{T0},,\n'  # a quoted field over two lines
+        f",join,a,e,{T0},,,extra\n"  # too many
+        f",join,a,f,{T0},,\n",
+        encoding="utf-8",
+    )
+    report = ingest(path, quarantine=tmp_path / "q.csv")
+    assert (report.read, report.accepted, report.rejected) == (5, 3, 2)
+    bad = read_quarantine(tmp_path / "q.csv")
+    assert [(r["line"], r["field"]) for r in bad] == [("3", "(row)"), ("6", "(row)")]
+    assert "row has 4 fields, the header has 7" in bad[0]["reason"]
+    assert json.loads(bad[1]["row"])[-1] == "extra"
+    # Lines after the bad rows are still exact.
+    assert sorted(table_rows(store, "SELECT invitee_id, line FROM events")) == [
+        ("b", 2),
+        ("d\nstill d", 4),
+        ("f", 7),
+    ]
