@@ -155,6 +155,15 @@ def _with_line(batch: pa.RecordBatch, first_line: int) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([*batch.columns, lines], [*batch.schema.names, LINE])
 
 
+def _file_encoding(path: Path) -> str:
+    with open(path, "rb") as f:
+        sample = f.read(_SAMPLE_BYTES)
+    try:
+        return detect_encoding(sample)
+    except SourceError as exc:
+        raise SourceError(f"{path}: {exc}") from exc
+
+
 def _header_line(path: Path, encoding: str) -> tuple[list[str], str]:
     with open(path, "rb") as f:
         sample = f.read(_SAMPLE_BYTES)
@@ -173,12 +182,7 @@ def _header_line(path: Path, encoding: str) -> tuple[list[str], str]:
 
 
 def _open_csv(path: Path) -> Source:
-    with open(path, "rb") as f:
-        sample = f.read(_SAMPLE_BYTES)
-    try:
-        encoding = detect_encoding(sample)
-    except SourceError as exc:
-        raise SourceError(f"{path}: {exc}") from exc
+    encoding = _file_encoding(path)
     header, delimiter = _header_line(path, encoding)
     handle = open(path, "rb")  # noqa: SIM115 - closed when the batches are exhausted
     try:
@@ -216,12 +220,7 @@ def _open_csv(path: Path) -> Source:
 
 
 def _open_csv_tolerant(path: Path) -> Source:
-    with open(path, "rb") as f:
-        sample = f.read(_SAMPLE_BYTES)
-    try:
-        encoding = detect_encoding(sample)
-    except SourceError as exc:
-        raise SourceError(f"{path}: {exc}") from exc
+    encoding = _file_encoding(path)
     header, delimiter = _header_line(path, encoding)
     handle = open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")  # noqa: SIM115
     source = Source(path, "csv", header, encoding, _position=handle.buffer.tell)
@@ -343,12 +342,7 @@ def _json_text(value: object) -> str:
 
 
 def _open_jsonl(path: Path) -> Source:
-    with open(path, "rb") as f:
-        sample = f.read(_SAMPLE_BYTES)
-    try:
-        encoding = detect_encoding(sample)
-    except SourceError as exc:
-        raise SourceError(f"{path}: {exc}") from exc
+    encoding = _file_encoding(path)
     handle = open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding)  # noqa: SIM115
 
     # Numbers are kept as their text, so 19-digit ids are never rounded.
