@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,8 +16,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from api.settings import Settings, get_settings
+from graph.analysis.score import DEFAULT_WEIGHTS
+from graph.analysis.snapshot import AnalysisParams
+from graph.analysis.snapshot import analyze as run_analysis
 from graph.ingest import IngestReport, ingest_file
-from graph.store import Store, open_store
+from graph.store import TOP_COUNTS, Store, Window, open_store
 from loaders.errors import SearchlightError
 from loaders.generator import FORMATS, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
@@ -256,6 +259,193 @@ def generate(
             f"wrote {table.num_rows:,} events for {users:,} users to {target} "
             f"(ground truth: {truth_path})"
         )
+
+
+def _parse_time(text: str | None, zone: str, option: str) -> datetime | None:
+    """A date or ISO time; naive values are in the configured zone."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{option} {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
+
+
+SinceOption = Annotated[str | None, typer.Option("--since", help="from this date/time (inclusive)")]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", help="up to this date/time (exclusive)")
+]
+CampaignsOption = Annotated[
+    list[str] | None, typer.Option("--campaign", help="only these campaigns (repeatable)")
+]
+
+
+@app.command()
+def analyze(
+    store: StoreOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    campaign: CampaignsOption = None,
+    half_life: Annotated[
+        float, typer.Option("--half-life", help="days for recent_invites to halve")
+    ] = 30.0,
+    weight: Annotated[
+        list[str] | None,
+        typer.Option("--weight", help="SIGNAL=WEIGHT for the KOC score (repeatable)"),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed for communities and sampling")] = 0,
+    json_: JsonOption = False,
+) -> None:
+    """Compute every user's metrics, the communities and the KOC score, and save
+    the snapshot in the store."""
+    settings = get_settings()
+    weights = dict(DEFAULT_WEIGHTS)
+    if weight:
+        weights = {}
+        for item in weight:
+            name, sep, value = item.partition("=")
+            try:
+                weights[name.strip()] = float(value)
+            except ValueError:
+                raise _fail(f"--weight {item!r} is not SIGNAL=NUMBER") from None
+            if not sep:
+                raise _fail(f"--weight {item!r} is not SIGNAL=NUMBER")
+    with _errors():
+        try:
+            params = AnalysisParams(
+                since=_parse_time(since, settings.timezone, "--since"),
+                until=_parse_time(until, settings.timezone, "--until"),
+                campaigns=tuple(campaign or ()),
+                half_life_days=half_life,
+                weights=weights,
+                seed=seed,
+            )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        the_store = _store(settings, store)
+        try:
+            show = not json_ and sys.stderr.isatty()
+            with (
+                err.status("reading the graph", spinner="dots") if show else nullcontext() as status
+            ):
+
+                def progress(stage: str) -> None:
+                    if status is not None:
+                        status.update(f"analysis: {stage}")
+
+                snapshot = run_analysis(the_store, params, progress=progress)
+                the_store.save_snapshot(snapshot.to_saved())
+        finally:
+            the_store.close()
+    summary = snapshot.summary()
+    top = snapshot.users.sort_by([("koc_score", "descending"), ("id", "ascending")]).slice(0, 10)
+    reasons = _top_reasons(top)
+    if json_:
+        summary["top_kocs"] = [
+            {"id": r["id"], "koc_score": round(r["koc_score"], 3), "top_reason": reason}
+            for r, reason in zip(top.to_pylist(), reasons, strict=True)
+        ]
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    table = Table("", "", show_header=False)
+    table.add_row("snapshot", summary["id"])
+    for key in ("users", "referred_edges", "invited_ties", "communities"):
+        table.add_row(key.replace("_", " "), f"{summary[key]:,}")
+    table.add_row("modularity", f"{summary['modularity']:.4f}")
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["stage_seconds"].items())
+    table.add_row("seconds", f"{sum(summary['stage_seconds'].values()):.2f} ({stages})")
+    out.print(table)
+    kocs = Table("rank", "user", "KOC score", "invites", "reach", "top reason")
+    for i, (r, reason) in enumerate(zip(top.to_pylist(), reasons, strict=True), start=1):
+        kocs.add_row(
+            str(i), r["id"], f"{r['koc_score']:.1f}", f"{r['invites']:,}", f"{r['reach']:,}", reason
+        )
+    out.print(kocs)
+
+
+def _top_reasons(users) -> list[str]:
+    """The two largest score contributions of each user, in words."""
+    parts = [c for c in users.column_names if c.startswith("score_")]
+    rows = users.select(parts).to_pylist()
+    reasons = []
+    for row in rows:
+        best = sorted(parts, key=lambda c: -row[c])[:2]
+        reasons.append(
+            ", ".join(f"{c.removeprefix('score_')} +{row[c]:.1f}" for c in best if row[c] > 0)
+        )
+    return reasons
+
+
+TOP_BY = (*TOP_COUNTS, "reach", "gmv", "koc_score")
+
+
+@app.command()
+def top(
+    by: Annotated[str, typer.Option("--by", help=f"one of: {', '.join(TOP_BY)}")] = "invites",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
+    store: StoreOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    campaign: CampaignsOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Top referrers: counts read live from the store (invites, effective_invites,
+    conversions); reach, gmv and koc_score from the latest analysis."""
+    if by not in TOP_BY:
+        raise _fail(f"--by {by!r} is not one of {', '.join(TOP_BY)}")
+    settings = get_settings()
+    window = Window(
+        _parse_time(since, settings.timezone, "--since"),
+        _parse_time(until, settings.timezone, "--until"),
+        tuple(campaign or ()),
+    )
+    with _errors():
+        the_store = _store(settings, store, read_only=True)
+        try:
+            if by in TOP_COUNTS:
+                rows = the_store.top_referrers(window, by, limit).to_pylist()
+                source = "live counts"
+            else:
+                rows, source = _top_from_snapshot(the_store, window, by, limit)
+        finally:
+            the_store.close()
+    if json_:
+        typer.echo(
+            json.dumps({"by": by, "source": source, "rows": rows}, ensure_ascii=False, default=str)
+        )
+        return
+    columns = list(rows[0]) if rows else ["id", by]
+    table = Table("rank", *columns, title=f"top referrers by {by} ({source})")
+    for i, row in enumerate(rows, start=1):
+        table.add_row(str(i), *(_cell(row[c]) for c in columns))
+    out.print(table)
+
+
+def _top_from_snapshot(store: Store, window: Window, by: str, limit: int):
+    saved = store.latest_snapshot()
+    if saved is None:
+        raise SearchlightError(
+            f"--by {by} reads the latest analysis, and there is none yet; run koc analyze first"
+        )
+    params = AnalysisParams.from_json(saved.params)
+    if window != params.window and window != Window():
+        raise SearchlightError(
+            f"--by {by} reads the latest analysis (snapshot {saved.id}, computed for "
+            f"since={params.since}, until={params.until}, campaigns={list(params.campaigns)}); "
+            "run koc analyze with the same --since/--until/--campaign first"
+        )
+    users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
+    ranked = users.sort_by([(by, "descending"), ("id", "ascending")]).slice(0, limit)
+    return ranked.to_pylist(), f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def main() -> None:  # pragma: no cover - console entry point

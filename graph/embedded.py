@@ -25,6 +25,7 @@ discards the uncommitted transaction).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -33,7 +34,16 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from graph.store import BatchResult, StoreError, StoreLockedError, StoreStats
+from graph.store import (
+    TOP_COUNTS,
+    BatchResult,
+    GraphTables,
+    SavedSnapshot,
+    StoreError,
+    StoreLockedError,
+    StoreStats,
+    Window,
+)
 from loaders.canonical import EVENT_SCHEMA
 
 SCHEMA_VERSION = 1
@@ -274,6 +284,150 @@ class EmbeddedStore:
         con.execute("DROP TABLE scope_invitees")
         con.execute("DROP TABLE scope_users")
 
+    def read_graph(self, window: Window) -> GraphTables:
+        con = self._con
+        where, params = _window_filter(window)
+        users = con.sql(
+            f"""
+            SELECT u.id,
+                coalesce(c.converted, false) AS converted,
+                coalesce(c.amount, 0)::DOUBLE AS amount,
+                (u.churned_at IS NOT NULL AND u.churned_at < $until) AS churned
+            FROM users u
+            LEFT JOIN (
+                SELECT invitee_id, true AS converted, sum(amount) AS amount
+                FROM events e WHERE type = 'convert' AND {where}
+                GROUP BY invitee_id
+            ) c ON c.invitee_id = u.id
+            WHERE u.first_seen < $until
+            ORDER BY u.id
+            """,
+            params=params,
+        ).to_arrow_table()
+        referred = con.sql(
+            f"""SELECT referrer_id, invitee_id, "at" FROM referred e
+                WHERE {where.replace("occurred_at", '"at"')}""",
+            params=params,
+        ).to_arrow_table()
+        invited = con.sql(
+            f"""
+            SELECT DISTINCT e.inviter_id, e.invitee_id
+            FROM events e
+            LEFT JOIN referred r ON r.invitee_id = e.invitee_id
+            WHERE e.type IN ('invite', 'join') AND e.inviter_id IS NOT NULL AND {where}
+              AND (r.referrer_id IS NULL OR r.referrer_id <> e.inviter_id)
+            """,
+            params=params,
+        ).to_arrow_table()
+        last = con.execute(
+            f"SELECT max(occurred_at)::VARCHAR FROM events e WHERE {where}", params
+        ).fetchall()[0][0]
+        return GraphTables(
+            users=users,
+            referred=referred,
+            invited=invited,
+            watermark=self._scalar("SELECT coalesce(max(id), 0) FROM batches"),
+            last_event_at=_instant(last),
+        )
+
+    def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
+        if by not in TOP_COUNTS:
+            raise StoreError(f"cannot rank by {by!r} live; choose one of {', '.join(TOP_COUNTS)}")
+        where, params = _window_filter(window)
+        params.update(limit=limit, offset=offset)
+        # One invitee counts once per referrer: REFERRED has one row per invitee.
+        return self._con.sql(
+            f"""
+            SELECT e.referrer_id AS id,
+                count(*) AS invites,
+                count(*) FILTER (WHERE u.churned_at IS NULL OR u.churned_at >= $until)
+                    AS effective_invites,
+                count(c.invitee_id) AS conversions
+            FROM referred e
+            JOIN users u ON u.id = e.invitee_id
+            LEFT JOIN (
+                SELECT DISTINCT invitee_id FROM events e
+                WHERE type = 'convert' AND {where}
+            ) c ON c.invitee_id = e.invitee_id
+            WHERE {where.replace("occurred_at", '"at"')}
+            GROUP BY e.referrer_id
+            ORDER BY {by} DESC, id
+            LIMIT $limit OFFSET $offset
+            """,
+            params=params,
+        ).to_arrow_table()
+
+    def save_snapshot(self, snapshot: SavedSnapshot) -> None:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                """CREATE TABLE IF NOT EXISTS snapshots (
+                       id VARCHAR PRIMARY KEY, computed_at TIMESTAMPTZ NOT NULL,
+                       watermark INTEGER NOT NULL, params JSON NOT NULL, summary JSON NOT NULL)"""
+            )
+            con.execute(
+                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
+                [
+                    snapshot.id,
+                    snapshot.computed_at,
+                    snapshot.watermark,
+                    json.dumps(snapshot.params),
+                    json.dumps(snapshot.summary),
+                ],
+            )
+            for table, rows in (
+                ("snapshot_users", snapshot.users),
+                ("snapshot_communities", snapshot.communities),
+            ):
+                tagged = rows.add_column(
+                    0, "snapshot_id", pa.array([snapshot.id] * rows.num_rows, pa.string())
+                )
+                if not self._has_table(table):
+                    con.from_arrow(tagged.slice(0, 0)).create(table)
+                for part in _row_group_aligned([tagged]):
+                    con.from_arrow(part).insert_into(table)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def latest_snapshot(self) -> SavedSnapshot | None:
+        if not self._has_table("snapshots"):
+            return None
+        rows = self._con.execute(
+            """SELECT id, computed_at::VARCHAR, watermark, params, summary FROM snapshots
+               ORDER BY computed_at DESC, id LIMIT 1"""
+        ).fetchall()
+        if not rows:
+            return None
+        sid, computed_at, watermark, params, summary = rows[0]
+        users = self._con.sql(
+            "SELECT * EXCLUDE (snapshot_id) FROM snapshot_users WHERE snapshot_id = $id ORDER BY id",
+            params={"id": sid},
+        ).to_arrow_table()
+        communities = self._con.sql(
+            """SELECT * EXCLUDE (snapshot_id) FROM snapshot_communities
+               WHERE snapshot_id = $id ORDER BY community""",
+            params={"id": sid},
+        ).to_arrow_table()
+        return SavedSnapshot(
+            sid,
+            json.loads(params),
+            _instant(computed_at),
+            watermark,
+            json.loads(summary),
+            users,
+            communities,
+        )
+
+    def _has_table(self, name: str) -> bool:
+        return bool(
+            self._scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+            )
+        )
+
     def stats(self) -> StoreStats:
         con = self._con
 
@@ -303,6 +457,20 @@ class EmbeddedStore:
             last_event_at=_instant(last),
             batches=one("SELECT count(*) FROM batches"),
         )
+
+
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+_FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _window_filter(window: Window) -> tuple[str, dict]:
+    """SQL over an `e` event row (occurred_at, campaign) for a window."""
+    params: dict = {"since": window.since or _FAR_PAST, "until": window.until or _FAR_FUTURE}
+    where = "e.occurred_at >= $since AND e.occurred_at < $until"
+    if window.campaigns:
+        params["campaigns"] = list(window.campaigns)
+        where += " AND list_contains($campaigns::VARCHAR[], e.campaign)"
+    return where, params
 
 
 def _row_group_aligned(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:

@@ -59,6 +59,54 @@ class StoreStats:
         return out
 
 
+@dataclass(frozen=True)
+class Window:
+    """Which events an analysis sees: `since <= occurred_at < until`, and
+    (when given) only these campaigns. None means unbounded."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    campaigns: tuple[str, ...] = ()
+
+
+@dataclass
+class GraphTables:
+    """The tie graph of a window, as Arrow tables (read by `Store.read_graph`).
+
+    - users: id, converted (bool), amount (float64), churned (bool) — every
+      user seen before the window's end; conversions and amounts counted in
+      the window, churn as of its end;
+    - referred: referrer_id, invitee_id, at — attributed referrals made in
+      the window;
+    - invited: inviter_id, invitee_id — every other tie with an invite or join
+      in the window.
+    """
+
+    users: pa.Table
+    referred: pa.Table
+    invited: pa.Table
+    watermark: int  # the last batch the store had applied
+    last_event_at: datetime | None
+
+
+# Counts `top_referrers` reads live: invitees referred in the window; of them,
+# not churned; of them, converted in the window.
+TOP_COUNTS = ("invites", "effective_invites", "conversions")
+
+
+@dataclass
+class SavedSnapshot:
+    """An analysis snapshot as the store keeps it (see graph.analysis.snapshot)."""
+
+    id: str
+    params: dict
+    computed_at: datetime
+    watermark: int
+    summary: dict
+    users: pa.Table
+    communities: pa.Table
+
+
 class Store(Protocol):
     url: str
 
@@ -68,6 +116,19 @@ class Store(Protocol):
         ...
 
     def stats(self) -> StoreStats: ...
+
+    def read_graph(self, window: Window) -> GraphTables:
+        """The users, REFERRED edges and INVITED ties of a window."""
+        ...
+
+    def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
+        """Referrers ranked by a live count (`TOP_COUNTS`): columns id, invites,
+        effective_invites, conversions, ranked by `by` then id."""
+        ...
+
+    def save_snapshot(self, snapshot: SavedSnapshot) -> None: ...
+
+    def latest_snapshot(self) -> SavedSnapshot | None: ...
 
     def close(self) -> None: ...
 

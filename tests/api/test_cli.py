@@ -139,3 +139,53 @@ def test_a_failing_file_after_good_ones_says_what_was_applied(tmp_path, koc):
     assert "bad.csv" in result.stderr and "already applied: " in result.stderr
     assert "good.csv" in result.stderr
     assert json.loads(koc("stats", "--json").stdout)["events"] == 1
+
+
+@pytest.fixture
+def campaign(tmp_path, koc):
+    out = tmp_path / "c.parquet"
+    koc("generate", "--users", 800, "--seed", 4, "--out", out)
+    koc("ingest", out)
+    return out
+
+
+def test_analyze_prints_a_summary_and_saves_the_snapshot(campaign, koc):
+    result = koc("analyze", "--json", "--seed", 2)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["users"] > 800 and summary["communities"] > 0
+    assert 0 < summary["modularity"] <= 1
+    assert set(summary["stage_seconds"]) >= {"read", "referral", "pagerank", "communities"}
+    assert len(summary["top_kocs"]) == 10 and summary["top_kocs"][0]["top_reason"]
+    top = json.loads(koc("top", "--by", "koc_score", "--limit", 3, "--json").stdout)
+    assert top["source"].startswith(f"snapshot {summary['id'][:8]}")
+    assert [r["id"] for r in top["rows"]] == [k["id"] for k in summary["top_kocs"][:3]]
+    human = koc("analyze")
+    assert human.exit_code == 0 and "modularity" in human.stdout and "top reason" in human.stdout
+
+
+@pytest.mark.parametrize("by", ["invites", "effective_invites", "conversions"])
+def test_top_by_live_counts(campaign, koc, by):
+    result = koc("top", "--by", by, "--limit", 5, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    values = [r[by] for r in rows]
+    assert len(rows) == 5 and values == sorted(values, reverse=True)
+    assert all(r["invites"] >= r["effective_invites"] for r in rows)
+
+
+def test_top_from_snapshot_needs_an_analysis_with_the_same_filters(campaign, koc):
+    result = koc("top", "--by", "reach")
+    assert result.exit_code == 1 and "run koc analyze first" in result.stderr
+    koc("analyze", "--json")
+    reach = json.loads(koc("top", "--by", "reach", "--json").stdout)["rows"]
+    assert [r["reach"] for r in reach] == sorted((r["reach"] for r in reach), reverse=True)
+    other = koc("top", "--by", "gmv", "--since", "2026-05-01")
+    assert other.exit_code == 1 and "same --since/--until/--campaign" in other.stderr
+
+
+def test_analyze_and_top_reject_bad_options(campaign, koc):
+    assert "not one of" in koc("top", "--by", "fame").stderr
+    assert "unknown signals: fame" in koc("analyze", "--weight", "fame=1").stderr
+    assert "not a date" in koc("analyze", "--since", "yesterday").stderr
+    assert "is not SIGNAL=NUMBER" in koc("analyze", "--weight", "reach=lots").stderr

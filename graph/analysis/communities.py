@@ -1,0 +1,55 @@
+"""Communities: Leiden with the modularity objective on the undirected tie graph.
+
+Users are grouped to maximise modularity Q = Σ_c (e_c / m - (d_c / 2m)^2),
+where e_c is the number of ties inside community c, d_c the sum of its
+degrees and m the number of ties. The result is seeded, so the same graph
+and seed give the same communities; ids are renumbered by size (0 is the
+largest), ties broken by the smallest member.
+
+Example::
+
+    >>> import igraph
+    >>> triangles = [(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5), (2, 3)]
+    >>> labels, q = communities(igraph.Graph(n=6, edges=triangles), seed=1)
+    >>> labels.tolist(), round(q, 3)
+    ([0, 0, 0, 1, 1, 1], 0.357)
+"""
+
+from __future__ import annotations
+
+import random
+
+import igraph
+import numpy as np
+
+# Leiden passes: two up to this many users, one above. On a generated
+# 1.2M-user campaign one pass reaches modularity 0.98287 in 2.7 s, two
+# 0.98299 in 4-7 s, and iterating to convergence 0.9832 in 130 s.
+TWO_PASSES_UP_TO = 200_000
+
+
+def communities(
+    graph: igraph.Graph, seed: int = 0, iterations: int | None = None
+) -> tuple[np.ndarray, float]:
+    """Community label per user, and the partition's modularity."""
+    n = graph.vcount()
+    if iterations is None:
+        iterations = 2 if n <= TWO_PASSES_UP_TO else 1
+    if n == 0:
+        return np.zeros(0, np.int64), 0.0
+    previous = igraph.set_random_number_generator(random.Random(seed))
+    try:
+        partition = graph.community_leiden(objective_function="modularity", n_iterations=iterations)
+    finally:
+        igraph.set_random_number_generator(previous or random)
+    labels = np.asarray(partition.membership, dtype=np.int64)
+    # Renumber: largest community first, then by smallest member.
+    sizes = np.bincount(labels)
+    first = np.full(len(sizes), n, np.int64)
+    np.minimum.at(first, labels, np.arange(n))
+    order = np.lexsort((first, -sizes))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    labels = rank[labels]
+    quality = graph.modularity(labels.tolist()) if graph.ecount() else 0.0
+    return labels, float(quality)

@@ -1,0 +1,136 @@
+"""Referral metrics over the REFERRED forest (DESIGN.md, Metrics).
+
+For user u, with REFERRED edges directed referrer -> invitee:
+
+- invites: users u referred directly (tier 1); converted_invites and
+  churned_invites: of those, converted / churned;
+- reach: the number of users reachable from u (`nx.descendants`), u excluded;
+- depth: the largest shortest-path distance from u to a user it reaches;
+- tier2, tier3: users at distance exactly 2 and 3;
+- gmv: amount converted by the users u reaches; direct_gmv: by its invitees.
+
+Every user has at most one referrer, so the graph is a forest plus, rarely,
+a cycle per component (mutual referrals, e.g. a reward ring). Trees are
+summed bottom-up level by level in columns; the few users on a cycle get an
+exact breadth-first search.
+
+Example::
+
+    >>> import numpy as np
+    >>> m = referral_metrics(np.array([-1, 0, 1, 1]), np.zeros(4, bool),
+    ...                      np.zeros(4, bool), np.array([0, 5.0, 1.0, 2.0]))
+    >>> m["reach"].tolist(), m["depth"].tolist(), m["gmv"].tolist()
+    ([3, 2, 0, 0], [2, 1, 0, 0], [8.0, 3.0, 0.0, 0.0])
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+
+def referral_metrics(
+    parent: np.ndarray, converted: np.ndarray, churned: np.ndarray, amount: np.ndarray
+) -> dict[str, np.ndarray]:
+    n = len(parent)
+    child = np.flatnonzero(parent >= 0)
+    up = parent[child]
+    invites = np.bincount(up, minlength=n).astype(np.int64)
+    out = {
+        "invites": invites,
+        "converted_invites": np.bincount(up, weights=converted[child], minlength=n).astype(
+            np.int64
+        ),
+        "churned_invites": np.bincount(up, weights=churned[child], minlength=n).astype(np.int64),
+        "direct_gmv": np.bincount(up, weights=amount[child], minlength=n),
+    }
+    tier2 = np.bincount(up, weights=invites[child], minlength=n).astype(np.int64)
+    out["tier2"] = tier2
+    out["tier3"] = np.bincount(up, weights=tier2[child], minlength=n).astype(np.int64)
+
+    on_cycle = _cycle_members(parent)
+    forest = parent.copy()
+    forest[on_cycle] = -1  # cut each cycle open: every node now has a root
+    reach, depth, gmv = _subtree_sums(forest, amount)
+    out.update(reach=reach, depth=depth, gmv=gmv)
+    if on_cycle.size:
+        _exact_for(on_cycle, parent, amount, out)
+    return out
+
+
+def children_index(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR of children: the children of u are kids[offsets[u]:offsets[u + 1]]."""
+    n = len(parent)
+    child = np.flatnonzero(parent >= 0)
+    kids = child[np.argsort(parent[child], kind="stable")]
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(parent[child], minlength=n), out=offsets[1:])
+    return offsets, kids
+
+
+def _levels(parent: np.ndarray) -> list[np.ndarray]:
+    """Nodes by distance from their root, for a parent array without cycles."""
+    offsets, kids = children_index(parent)
+    frontier = np.flatnonzero(parent < 0)
+    levels = []
+    while frontier.size:
+        levels.append(frontier)
+        starts, counts = offsets[frontier], offsets[frontier + 1] - offsets[frontier]
+        total = int(counts.sum())
+        if not total:
+            break
+        # positions starts[i] .. starts[i] + counts[i] - 1, for every i, flat
+        shift = np.repeat(starts - np.cumsum(counts) + counts, counts)
+        frontier = kids[shift + np.arange(total)]
+    return levels
+
+
+def _subtree_sums(forest: np.ndarray, amount: np.ndarray):
+    n = len(forest)
+    reach = np.zeros(n, np.int64)
+    depth = np.zeros(n, np.int64)
+    gmv = np.zeros(n, np.float64)
+    for level in reversed(_levels(forest)[1:]):
+        up = forest[level]
+        np.add.at(reach, up, reach[level] + 1)
+        np.add.at(gmv, up, gmv[level] + amount[level])
+        np.maximum.at(depth, up, depth[level] + 1)
+    return reach, depth, gmv
+
+
+def _cycle_members(parent: np.ndarray) -> np.ndarray:
+    """Users on a referral cycle: those left after peeling users no one points to."""
+    n = len(parent)
+    indegree = np.bincount(parent[parent >= 0], minlength=n)
+    alive = np.ones(n, bool)
+    leaves = np.flatnonzero(indegree == 0)
+    while leaves.size:
+        alive[leaves] = False
+        up = parent[leaves]
+        up = up[up >= 0]
+        np.subtract.at(indegree, up, 1)
+        up = np.unique(up)
+        leaves = up[(indegree[up] == 0) & alive[up]]
+    return np.flatnonzero(alive)
+
+
+def _exact_for(nodes: np.ndarray, parent: np.ndarray, amount: np.ndarray, out: dict) -> None:
+    offsets, kids = children_index(parent)
+    for u in nodes.tolist():
+        seen = {u: 0}
+        queue = deque([u])
+        while queue:
+            x = queue.popleft()
+            for y in kids[offsets[x] : offsets[x + 1]].tolist():
+                if y not in seen:
+                    seen[y] = seen[x] + 1
+                    queue.append(y)
+        del seen[u]
+        dist = np.fromiter(seen.values(), np.int64, len(seen))
+        reached = np.fromiter(seen.keys(), np.int64, len(seen))
+        out["reach"][u] = len(seen)
+        out["depth"][u] = int(dist.max()) if len(seen) else 0
+        out["tier2"][u] = int((dist == 2).sum())
+        out["tier3"][u] = int((dist == 3).sum())
+        out["gmv"][u] = float(amount[reached].sum())

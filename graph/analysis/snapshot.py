@@ -1,0 +1,294 @@
+"""`analyze(store, params) -> Snapshot`: every metric for every user, and the
+communities, for one time window and campaign filter (DESIGN.md, Metrics and
+Analysis snapshot).
+
+The snapshot is deterministic: the same events and params give the same
+tables (only its id and computed_at differ).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graph.analysis.bridging import EXACT_LIMIT, SAMPLES, betweenness, bridging_counts
+from graph.analysis.communities import communities
+from graph.analysis.cores import core_numbers
+from graph.analysis.pagerank import pagerank
+from graph.analysis.recency import last_referral_at, recent_invites
+from graph.analysis.referral import referral_metrics
+from graph.analysis.score import DEFAULT_WEIGHTS, koc_score
+from graph.analysis.tiegraph import TieGraph, undirected_graph
+from graph.store import SavedSnapshot, Store, Window
+
+# Signals the KOC score can weigh (columns of the users table).
+SCORE_SIGNALS = tuple(DEFAULT_WEIGHTS)
+TOP_USERS_PER_COMMUNITY = 5
+
+# progress(stage) is called as each stage starts.
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    since: datetime | None = None
+    until: datetime | None = None
+    campaigns: tuple[str, ...] = ()
+    half_life_days: float = 30.0
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    seed: int = 0
+    betweenness_exact_limit: int = EXACT_LIMIT
+    betweenness_samples: int = SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.half_life_days <= 0:
+            raise ValueError("half_life_days must be positive")
+        unknown = set(self.weights) - set(SCORE_SIGNALS)
+        if unknown:
+            raise ValueError(
+                f"score weights for unknown signals: {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(SCORE_SIGNALS)}"
+            )
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+
+    @property
+    def window(self) -> Window:
+        return Window(self.since, self.until, tuple(self.campaigns))
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        for key in ("since", "until"):
+            out[key] = out[key].isoformat() if out[key] else None
+        out["campaigns"] = list(self.campaigns)
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> AnalysisParams:
+        data = dict(data)
+        for key in ("since", "until"):
+            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
+        data["campaigns"] = tuple(data.get("campaigns") or ())
+        return cls(**data)
+
+
+@dataclass
+class Snapshot:
+    id: str
+    params: AnalysisParams
+    computed_at: datetime
+    watermark: int
+    users: pa.Table
+    communities: pa.Table
+    modularity: float
+    referred_edges: int
+    invited_ties: int
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_saved(self) -> SavedSnapshot:
+        return SavedSnapshot(
+            id=self.id,
+            params=self.params.to_json(),
+            computed_at=self.computed_at,
+            watermark=self.watermark,
+            summary=self.summary(),
+            users=self.users,
+            communities=self.communities,
+        )
+
+    def summary(self) -> dict:
+        return {
+            "id": self.id,
+            "computed_at": self.computed_at.isoformat(),
+            "watermark": self.watermark,
+            "params": self.params.to_json(),
+            "users": self.users.num_rows,
+            "referred_edges": self.referred_edges,
+            "invited_ties": self.invited_ties,
+            "communities": self.communities.num_rows,
+            "modularity": round(self.modularity, 6),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+        }
+
+
+def analyze(
+    store: Store, params: AnalysisParams | None = None, progress: Progress | None = None
+) -> Snapshot:
+    params = params or AnalysisParams()
+    timer = _Stages(progress)
+
+    timer.start("read")
+    tables = store.read_graph(params.window)
+    graph = TieGraph.from_tables(tables)
+    n = graph.n
+    flagged = np.zeros(n, bool)  # fraud screening (issue 5) fills this in
+
+    timer.start("referral")
+    metrics = referral_metrics(graph.parent, graph.converted, graph.churned, graph.amount)
+    child = np.flatnonzero(graph.parent >= 0)
+    up = graph.parent[child]
+    metrics["fraudulent_invites"] = np.bincount(up, weights=flagged[child], minlength=n).astype(
+        np.int64
+    )
+    # Invitees neither churned nor judged fraudulent (each counted once).
+    metrics["effective_invites"] = np.bincount(
+        up, weights=~(graph.churned[child] | flagged[child]), minlength=n
+    ).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        metrics["conversion_rate"] = np.where(
+            metrics["invites"] > 0, metrics["converted_invites"] / metrics["invites"], 0.0
+        )
+
+    timer.start("pagerank")
+    # Credit flows from invitee to inviter: edges reversed.
+    metrics["pagerank"] = pagerank(
+        n, np.concatenate([child, graph.tie_dst]), np.concatenate([up, graph.tie_src])
+    )
+
+    timer.start("core")
+    low, high = graph.undirected_edges()
+    ties = undirected_graph(n, low, high)
+    metrics["core"] = core_numbers(ties)
+
+    timer.start("communities")
+    label, modularity = communities(ties, seed=params.seed)
+    metrics["community"] = label
+
+    timer.start("bridging")
+    metrics["bridging"] = bridging_counts(n, low, high, label)
+    metrics["betweenness"] = betweenness(
+        ties,
+        exact_limit=params.betweenness_exact_limit,
+        samples=params.betweenness_samples,
+        seed=params.seed,
+    )
+
+    timer.start("recency")
+    reference = _reference_us(params, tables.last_event_at)
+    metrics["last_referral_at"] = last_referral_at(graph.parent, graph.referred_at_us)
+    metrics["recent_invites"] = recent_invites(
+        graph.parent, graph.referred_at_us, reference, params.half_life_days
+    )
+
+    timer.start("score")
+    score, parts = koc_score({s: metrics[s] for s in SCORE_SIGNALS}, params.weights)
+    metrics["koc_score"] = score
+    for signal in SCORE_SIGNALS:
+        metrics[f"score_{signal}"] = parts.get(signal, np.zeros(n))
+
+    timer.start("tables")
+    users = _users_table(graph, metrics)
+    community_table = _communities_table(graph, label, low, high, score)
+    timer.stop()
+
+    return Snapshot(
+        id=uuid.uuid4().hex,
+        params=params,
+        computed_at=datetime.now(UTC),
+        watermark=tables.watermark,
+        users=users,
+        communities=community_table,
+        modularity=modularity,
+        referred_edges=int(len(child)),
+        invited_ties=int(len(graph.tie_src)),
+        stage_seconds=timer.seconds,
+    )
+
+
+USER_COLUMNS = (
+    "community",
+    "invites",
+    "converted_invites",
+    "churned_invites",
+    "fraudulent_invites",
+    "effective_invites",
+    "conversion_rate",
+    "reach",
+    "depth",
+    "tier2",
+    "tier3",
+    "gmv",
+    "direct_gmv",
+    "pagerank",
+    "bridging",
+    "betweenness",
+    "core",
+    "last_referral_at",
+    "recent_invites",
+    "koc_score",
+)
+
+
+def _users_table(graph: TieGraph, metrics: dict[str, np.ndarray]) -> pa.Table:
+    columns: dict[str, pa.Array] = {"id": graph.ids}
+    for name in USER_COLUMNS:
+        values = metrics[name]
+        if name == "last_referral_at":
+            columns[name] = pa.array(values, mask=values < 0).cast(pa.timestamp("us", tz="UTC"))
+        else:
+            columns[name] = pa.array(values)
+    for signal in SCORE_SIGNALS:
+        columns[f"score_{signal}"] = pa.array(metrics[f"score_{signal}"])
+    return pa.table(columns)
+
+
+def _communities_table(
+    graph: TieGraph, label: np.ndarray, low: np.ndarray, high: np.ndarray, score: np.ndarray
+) -> pa.Table:
+    k = int(label.max()) + 1 if graph.n else 0
+    size = np.bincount(label, minlength=k)
+    inside = label[low] == label[high]
+    internal = np.bincount(label[low[inside]], minlength=k)
+    converted = np.bincount(label, weights=graph.converted, minlength=k)
+    # Top users per community: sort by (community, -score, id order) and keep
+    # the first few of each community, as one list array.
+    order = np.lexsort((np.arange(graph.n), -score, label))
+    first = np.searchsorted(label[order], np.arange(k))
+    rank = np.arange(graph.n) - first[label[order]]
+    kept = order[rank < TOP_USERS_PER_COMMUNITY]
+    offsets = np.concatenate([[0], np.cumsum(np.minimum(size, TOP_USERS_PER_COMMUNITY))])
+    top_users = pa.ListArray.from_arrays(
+        pa.array(offsets.astype(np.int32)), pc.take(graph.ids, pa.array(kept, pa.int64()))
+    )
+    return pa.table(
+        {
+            "community": pa.array(np.arange(k, dtype=np.int64)),
+            "size": pa.array(size.astype(np.int64)),
+            "internal_ties": pa.array(internal.astype(np.int64)),
+            "share_converted": pa.array(np.divide(converted, np.maximum(size, 1))),
+            "top_users": top_users,
+        }
+    )
+
+
+def _reference_us(params: AnalysisParams, last_event_at: datetime | None) -> int:
+    ref = params.until or last_event_at
+    if ref is None:
+        return 0
+    return int(ref.timestamp() * 1_000_000)
+
+
+class _Stages:
+    def __init__(self, progress: Progress | None) -> None:
+        self.seconds: dict[str, float] = {}
+        self._progress = progress
+        self._current: str | None = None
+        self._started = 0.0
+
+    def start(self, stage: str) -> None:
+        self.stop()
+        self._current, self._started = stage, time.perf_counter()
+        if self._progress:
+            self._progress(stage)
+
+    def stop(self) -> None:
+        if self._current:
+            self.seconds[self._current] = time.perf_counter() - self._started
+            self._current = None
