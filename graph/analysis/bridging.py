@@ -10,6 +10,7 @@
 Example::
 
     >>> import numpy as np
+
     >>> low, high = np.array([0, 1, 2]), np.array([1, 2, 3])  # a path 0-1-2-3
     >>> bridging_counts(4, low, high, np.array([0, 0, 1, 1])).tolist()
     [0, 1, 1, 0]
@@ -23,6 +24,8 @@ from __future__ import annotations
 import igraph
 import numpy as np
 
+from graph.analysis.tiegraph import distinct
+
 EXACT_LIMIT = 20_000
 # Each sampled source costs one breadth-first search over the whole graph
 # (about 0.2 s at 1M users): a handful keeps big analyses fast, at the cost
@@ -35,7 +38,7 @@ def bridging_counts(n: int, low: np.ndarray, high: np.ndarray, label: np.ndarray
     other = np.concatenate([high, low])
     across = label[user] != label[other]
     k = int(label.max()) + 1 if n else 1
-    pairs = np.unique(user[across] * k + label[other[across]])
+    pairs = distinct(user[across] * k + label[other[across]])
     return np.bincount(pairs // k, minlength=n).astype(np.int64)
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from graph.analysis.tiegraph import distinct
+
 
 def pagerank(
     n: int,
@@ -33,7 +35,7 @@ def pagerank(
     """PageRank of a directed graph given as edges src -> dst (duplicates ignored)."""
     if n == 0:
         return np.zeros(0)
-    pairs = np.unique(src.astype(np.int64) * n + dst)
+    pairs = distinct(src.astype(np.int64) * n + dst)
     src, dst = pairs // n, pairs % n
     out_degree = np.bincount(src, minlength=n).astype(np.float64)
     # Column-stochastic transition: x_new[dst] += x[src] / k[src].

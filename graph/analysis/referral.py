@@ -17,6 +17,7 @@ exact breadth-first search.
 Example::
 
     >>> import numpy as np
+
     >>> m = referral_metrics(np.array([-1, 0, 1, 1]), np.zeros(4, bool),
     ...                      np.zeros(4, bool), np.array([0, 5.0, 1.0, 2.0]))
     >>> m["reach"].tolist(), m["depth"].tolist(), m["gmv"].tolist()
@@ -28,6 +29,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+
+from graph.analysis.tiegraph import distinct
 
 
 def referral_metrics(
@@ -110,7 +113,7 @@ def _cycle_members(parent: np.ndarray) -> np.ndarray:
         up = parent[leaves]
         up = up[up >= 0]
         np.subtract.at(indegree, up, 1)
-        up = np.unique(up)
+        up = distinct(up)
         leaves = up[(indegree[up] == 0) & alive[up]]
     return np.flatnonzero(alive)
 

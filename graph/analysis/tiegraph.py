@@ -17,6 +17,18 @@ import pyarrow.compute as pc
 from graph.store import GraphTables
 
 
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted. Same as `np.unique`, which in numpy 2.4
+    takes 0.8 s on 1.2M int64 keys where sorting takes 0.07 s."""
+    if keys.size == 0:
+        return keys
+    ordered = np.sort(keys)
+    first = np.empty(len(ordered), bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first]
+
+
 def undirected_graph(n: int, low: np.ndarray, high: np.ndarray) -> igraph.Graph:
     """The undirected tie graph as igraph, for the kernels that use it."""
     # A list of pairs builds faster than a numpy array in python-igraph.
@@ -45,7 +57,7 @@ class TieGraph:
         b = np.concatenate([child, self.tie_dst])
         low, high = np.minimum(a, b), np.maximum(a, b)
         keep = low != high
-        pairs = np.unique(low[keep] * self.n + high[keep])
+        pairs = distinct(low[keep] * self.n + high[keep])
         return pairs // self.n, pairs % self.n
 
     @classmethod
@@ -54,26 +66,28 @@ class TieGraph:
         ids = users["id"].combine_chunks()
         n = len(ids)
 
-        def index(column: pa.ChunkedArray) -> np.ndarray:
-            found = pc.index_in(column, value_set=ids)
-            return found.fill_null(-1).to_numpy().astype(np.int64)
+        ref, inv = tables.referred, tables.invited
+        # All endpoints mapped to user positions in one lookup (one hash table).
+        endpoints = [ref["referrer_id"], ref["invitee_id"], inv["inviter_id"], inv["invitee_id"]]
+        found = pc.index_in(
+            pa.chunked_array([c for col in endpoints for c in col.chunks], pa.string()),
+            value_set=ids,
+        )
+        positions = found.fill_null(-1).to_numpy().astype(np.int64)
+        r, i = ref.num_rows, inv.num_rows
+        ref_src, ref_dst = positions[:r], positions[r : 2 * r]
+        inv_src, inv_dst = positions[2 * r : 2 * r + i], positions[2 * r + i :]
 
         parent = np.full(n, -1, np.int64)
         referred_at = np.full(n, -1, np.int64)
-        ref = tables.referred
-        if ref.num_rows:
-            src, dst = index(ref["referrer_id"]), index(ref["invitee_id"])
+        if r:
+            src, dst = ref_src, ref_dst
             ok = (src >= 0) & (dst >= 0)
             parent[dst[ok]] = src[ok]
             at = ref["at"].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
             referred_at[dst[ok]] = at[ok]
-        inv = tables.invited
-        if inv.num_rows:
-            tie_src, tie_dst = index(inv["inviter_id"]), index(inv["invitee_id"])
-            ok = (tie_src >= 0) & (tie_dst >= 0)
-            tie_src, tie_dst = tie_src[ok], tie_dst[ok]
-        else:
-            tie_src = tie_dst = np.zeros(0, np.int64)
+        ok = (inv_src >= 0) & (inv_dst >= 0)
+        tie_src, tie_dst = inv_src[ok], inv_dst[ok]
         return cls(
             ids=ids,
             parent=parent,
