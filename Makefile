@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/koc generate --users $(DEMO_USERS) --seed 7 --out data/demo/events.csv
 	$(BIN)/koc ingest data/demo/events.csv
 	$(BIN)/koc stats
+	$(BIN)/koc analyze
+	$(BIN)/koc top --by effective_invites --limit 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,6 +31,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/analyze.py
 
 clean:
 	rm -rf $(VENV) data bench/out .pytest_cache .ruff_cache .hypothesis

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from api.settings import Settings, get_settings
+from graph.analysis.bridging import SAMPLES
 from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.snapshot import analyze as run_analysis
@@ -295,6 +296,15 @@ def analyze(
         typer.Option("--weight", help="SIGNAL=WEIGHT for the KOC score (repeatable)"),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="seed for communities and sampling")] = 0,
+    betweenness_samples: Annotated[
+        int,
+        typer.Option(
+            "--betweenness-samples",
+            min=1,
+            help="sources sampled for betweenness above 20,000 users (each costs one "
+            "full breadth-first search)",
+        ),
+    ] = SAMPLES,
     json_: JsonOption = False,
 ) -> None:
     """Compute every user's metrics, the communities and the KOC score, and save
@@ -320,6 +330,7 @@ def analyze(
                 half_life_days=half_life,
                 weights=weights,
                 seed=seed,
+                betweenness_samples=betweenness_samples,
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
@@ -437,7 +448,11 @@ def _top_from_snapshot(store: Store, window: Window, by: str, limit: int):
         )
     users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
     ranked = users.sort_by([(by, "descending"), ("id", "ascending")]).slice(0, limit)
-    return ranked.to_pylist(), f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
+    source = f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
+    behind = store.watermark() - saved.watermark
+    if behind > 0:
+        source += f"; {behind} newer ingest batch(es) not analysed yet: run koc analyze"
+    return ranked.to_pylist(), source
 
 
 def _cell(value) -> str:

@@ -326,7 +326,7 @@ class EmbeddedStore:
             users=users,
             referred=referred,
             invited=invited,
-            watermark=self._scalar("SELECT coalesce(max(id), 0) FROM batches"),
+            watermark=self.watermark(),
             last_event_at=_instant(last),
         )
 
@@ -356,6 +356,9 @@ class EmbeddedStore:
             """,
             params=params,
         ).to_arrow_table()
+
+    def watermark(self) -> int:
+        return self._scalar("SELECT coalesce(max(id), 0) FROM batches")
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None:
         con = self._con

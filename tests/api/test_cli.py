@@ -182,6 +182,9 @@ def test_top_from_snapshot_needs_an_analysis_with_the_same_filters(campaign, koc
     assert [r["reach"] for r in reach] == sorted((r["reach"] for r in reach), reverse=True)
     other = koc("top", "--by", "gmv", "--since", "2026-05-01")
     assert other.exit_code == 1 and "same --since/--until/--campaign" in other.stderr
+    koc("ingest", write_csv(campaign.parent / "late.csv", [["", "join", "x", "y", T0, "", ""]]))
+    stale = json.loads(koc("top", "--by", "reach", "--json").stdout)
+    assert "1 newer ingest batch(es) not analysed yet" in stale["source"]
 
 
 def test_analyze_and_top_reject_bad_options(campaign, koc):
