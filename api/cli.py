@@ -314,13 +314,11 @@ def analyze(
     if weight:
         weights = {}
         for item in weight:
-            name, sep, value = item.partition("=")
+            name, _, value = item.partition("=")
             try:
                 weights[name.strip()] = float(value)
             except ValueError:
                 raise _fail(f"--weight {item!r} is not SIGNAL=NUMBER") from None
-            if not sep:
-                raise _fail(f"--weight {item!r} is not SIGNAL=NUMBER")
     with _errors():
         try:
             params = AnalysisParams(

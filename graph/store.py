@@ -8,7 +8,7 @@ invitee) and INVITED ties (every other inviter-invitee pair).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -50,7 +50,6 @@ class StoreStats:
     first_event_at: datetime | None
     last_event_at: datetime | None
     batches: int
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         out = asdict(self)

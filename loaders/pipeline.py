@@ -73,36 +73,39 @@ class EventStream:
 
 def read_ahead(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
     """Produce the next batches in a thread while the consumer works on the
-    current one; Arrow's parsers and DuckDB both release the GIL."""
+    current one; Arrow's parsers and DuckDB both release the GIL.
+
+    A producer error is raised in the consumer. When the consumer stops early
+    (closed, or an error of its own), the producer is stopped and closed too.
+    """
     ahead: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
-    def fill() -> None:
+    def offer(item: object) -> bool:
+        # Never block for good: the consumer may have stopped reading.
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        ahead.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(batch):
                     return
-            ahead.put(done)
+            offer(done)
         except BaseException as exc:  # handed to the consumer, raised there
-            ahead.put(exc)
-
-    def fill_then_close() -> None:
-        try:
-            fill()
+            offer(exc)
         finally:
-            # Stopped early or finished: let the producer release its files.
             close = getattr(batches, "close", None)
             if close is not None:
-                close()
+                close()  # let the producer release its files
 
-    worker = threading.Thread(target=fill_then_close, name="read-ahead", daemon=True)
+    worker = threading.Thread(target=produce, name="read-ahead", daemon=True)
     worker.start()
     try:
         while (item := ahead.get()) is not done:
