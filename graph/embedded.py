@@ -37,11 +37,13 @@ import pyarrow as pa
 from graph.store import (
     TOP_COUNTS,
     BatchResult,
+    EgoNetwork,
     GraphTables,
     SavedSnapshot,
     StoreError,
     StoreLockedError,
     StoreStats,
+    UserNotFoundError,
     Window,
 )
 from loaders.canonical import EVENT_SCHEMA
@@ -357,6 +359,53 @@ class EmbeddedStore:
             params=params,
         ).to_arrow_table()
 
+    def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
+        if hops < 0 or limit < 1:
+            raise StoreError("hops must be 0 or more and limit at least 1")
+        con = self._con
+        if not self._scalar("SELECT count(*) FROM users WHERE id = ?", [user_id]):
+            raise UserNotFoundError(f"no user {user_id!r} in store {self.path}")
+        # Breadth-first over the undirected ties, one hop per query. Each
+        # query is capped, so a supernode costs no more than the room left.
+        reached = {user_id: 0}
+        frontier = [user_id]
+        truncated = False
+        for hop in range(1, hops + 1):
+            room = limit - len(reached)
+            if not frontier or room <= 0:
+                truncated = truncated or (bool(frontier) and room <= 0)
+                break
+            cap = room + len(reached)  # already-reached users may come back
+            rows = con.sql(
+                f"""SELECT DISTINCT other FROM ({_TIES_SQL}) t
+                    WHERE t.one IN (SELECT unnest($frontier::VARCHAR[]))
+                    ORDER BY other LIMIT $cap""",
+                params={"frontier": frontier, "cap": cap},
+            ).fetchall()
+            new = [r[0] for r in rows if r[0] not in reached]
+            if len(rows) == cap or len(new) > room:
+                truncated = True
+            frontier = new[:room]
+            for other in frontier:
+                reached[other] = hop
+        kept = list(reached.items())
+        ids = [k for k, _ in kept]
+        users = pa.table(
+            {"id": pa.array(ids, pa.string()), "hop": pa.array([h for _, h in kept], pa.int64())}
+        )
+        ties = con.sql(
+            """SELECT referrer_id AS source, invitee_id AS target, 'REFERRED' AS kind FROM referred
+               WHERE referrer_id IN (SELECT unnest($ids::VARCHAR[]))
+                 AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
+               UNION ALL
+               SELECT inviter_id, invitee_id, 'INVITED' FROM invited
+               WHERE inviter_id IN (SELECT unnest($ids::VARCHAR[]))
+                 AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
+               ORDER BY source, target, kind""",
+            params={"ids": ids},
+        ).to_arrow_table()
+        return EgoNetwork(users=users, ties=ties, truncated=truncated)
+
     def watermark(self) -> int:
         return self._scalar("SELECT coalesce(max(id), 0) FROM batches")
 
@@ -461,6 +510,14 @@ class EmbeddedStore:
             batches=one("SELECT count(*) FROM batches"),
         )
 
+
+# Every tie seen from both ends: (one, other) for REFERRED and INVITED.
+_TIES_SQL = """
+    SELECT referrer_id AS one, invitee_id AS other FROM referred
+    UNION ALL SELECT invitee_id, referrer_id FROM referred
+    UNION ALL SELECT inviter_id, invitee_id FROM invited
+    UNION ALL SELECT invitee_id, inviter_id FROM invited
+"""
 
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)

@@ -28,6 +28,10 @@ class StoreLockedError(StoreError):
     """Another process is writing the store."""
 
 
+class UserNotFoundError(StoreError):
+    """No user with that id in the store."""
+
+
 @dataclass
 class BatchResult:
     """What one all-or-nothing batch did to the store."""
@@ -106,6 +110,18 @@ class SavedSnapshot:
     communities: pa.Table
 
 
+@dataclass
+class EgoNetwork:
+    """users: id, hop (0 for the centre), nearest first then by id; ties:
+    source, target, kind ('REFERRED' or 'INVITED') among those users.
+    `truncated` is true when the user cap stopped the search, so more users
+    may lie within the hops."""
+
+    users: pa.Table
+    ties: pa.Table
+    truncated: bool
+
+
 class Store(Protocol):
     url: str
 
@@ -127,6 +143,12 @@ class Store(Protocol):
 
     def watermark(self) -> int:
         """The last applied ingest batch (0 for an empty store)."""
+        ...
+
+    def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
+        """The users within `hops` ties of a user (either direction, REFERRED or
+        INVITED) and the ties among them, at most `limit` users: nearer users
+        first, then by id, so a supernode cannot blow the answer up."""
         ...
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None: ...

@@ -1,0 +1,119 @@
+"""The store contract: what every backend must do with the same events.
+
+Parametrised over the backends; each test works through the `Store`
+protocol only, so a new backend joins by adding itself to BACKENDS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from graph.embedded import EmbeddedStore
+from graph.ingest import ingest_file
+from graph.store import UserNotFoundError, Window
+from loaders.generator import generate_campaign, write_campaign
+from loaders.quarantine import Quarantine
+
+
+def embedded(tmp_path: Path):
+    return EmbeddedStore(tmp_path / "contract.duckdb", memory_limit="512MB")
+
+
+BACKENDS = {"embedded": embedded}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def loaded(request, tmp_path):
+    """A store of each backend holding the same generated campaign."""
+    store = BACKENDS[request.param](tmp_path)
+    events, truth = generate_campaign(users=3000, seed=9)
+    path = tmp_path / "events.csv"
+    write_campaign(events, truth, path, "csv")
+    report = ingest_file(store, path, quarantine=Quarantine(tmp_path / "q.csv"))
+    yield store, events, report
+    store.close()
+
+
+def ties(events) -> tuple[nx.DiGraph, nx.Graph]:
+    """REFERRED (first join per invitee, ties by event order) and all ties, from
+    the raw events."""
+    rows = events.to_pylist()
+    joins = sorted((r for r in rows if r["type"] == "join"), key=lambda r: r["occurred_at"])
+    first: dict[str, dict] = {}
+    for r in joins:
+        first.setdefault(r["invitee_id"], r)
+    referred = nx.DiGraph()
+    referred.add_edges_from(
+        (r["inviter_id"], r["invitee_id"]) for r in first.values() if r["inviter_id"]
+    )
+    every = nx.Graph()
+    every.add_edges_from(
+        (r["inviter_id"], r["invitee_id"])
+        for r in rows
+        if r["type"] in ("invite", "join") and r["inviter_id"]
+    )
+    return referred, every
+
+
+def test_every_event_is_stored_once(loaded):
+    store, events, report = loaded
+    assert report.accepted == events.num_rows and report.rejected == 0
+    stats = store.stats()
+    assert stats.events == events.num_rows
+    everyone = {r["invitee_id"] for r in events.to_pylist()} | {
+        r["inviter_id"] for r in events.to_pylist() if r["inviter_id"]
+    }
+    assert stats.users == len(everyone)
+
+
+def test_graph_tables_follow_the_design(loaded):
+    store, events, _ = loaded
+    referred, every = ties(events)
+    tables = store.read_graph(Window())
+    got = {(r["referrer_id"], r["invitee_id"]) for r in tables.referred.to_pylist()}
+    # Generated joins never tie on time for one invitee, so order decides.
+    assert got == set(referred.edges())
+    invited = {(r["inviter_id"], r["invitee_id"]) for r in tables.invited.to_pylist()}
+    assert not invited & got
+    assert {frozenset(e) for e in invited | got} == {frozenset(e) for e in every.edges()}
+    assert store.stats().referred_edges == len(got)
+
+
+@pytest.mark.parametrize(("hops", "limit"), [(1, 1000), (2, 1000), (3, 40), (0, 10)])
+def test_ego_networks(loaded, hops, limit):
+    store, events, _ = loaded
+    _, every = ties(events)
+    centre = max(every.degree, key=lambda d: (d[1], d[0]))[0]
+    ego = store.ego_network(centre, hops=hops, limit=limit)
+    dist = nx.single_source_shortest_path_length(every, centre, cutoff=hops)
+    expected = sorted(dist.items(), key=lambda kv: (kv[1], kv[0]))
+    got = list(zip(ego.users["id"].to_pylist(), ego.users["hop"].to_pylist(), strict=True))
+    if len(expected) <= limit:
+        assert got == expected and not ego.truncated
+    else:
+        assert ego.truncated and len(got) == limit
+        # Nearest first; each hop is cut by id, so every kept user is correct.
+        assert got == sorted(got, key=lambda kv: (kv[1], kv[0]))
+        assert all(dist[u] == h for u, h in got)
+    kept = {u for u, _ in got}
+    edges = {(t["source"], t["target"]) for t in ego.ties.to_pylist()}
+    assert {frozenset(e) for e in edges} == {frozenset(e) for e in every.subgraph(kept).edges()}
+
+
+def test_unknown_user_has_no_ego_network(loaded):
+    store, _, _ = loaded
+    with pytest.raises(UserNotFoundError, match="no user 'nobody'"):
+        store.ego_network("nobody")
+
+
+def test_top_referrers_by_live_counts(loaded):
+    store, events, _ = loaded
+    referred, _ = ties(events)
+    top = store.top_referrers(Window(), "invites", limit=5).to_pylist()
+    referrers = [d for d in referred.out_degree if d[1] > 0]
+    expected = sorted(referrers, key=lambda d: (-d[1], d[0]))[:5]
+    assert [(r["id"], r["invites"]) for r in top] == expected
+    assert all(r["invites"] >= r["effective_invites"] >= 0 for r in top)
