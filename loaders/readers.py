@@ -15,6 +15,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,18 +71,20 @@ def detect_encoding(sample: bytes) -> str:
     """UTF-8 (with or without BOM) or GB18030, told apart by decoding a sample.
 
     GB18030 is a superset of GBK and GB2312, which Excel on Chinese Windows
-    writes. A sample cut inside a multi-byte character still counts as UTF-8.
+    writes. A sample cut inside a multi-byte character still counts as UTF-8,
+    and so does one with at most 0.1% undecodable characters.
     """
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    # A few undecodable bytes (a stray row from another system) do not decide
+    # the encoding: their rows are quarantined. UTF-8 goes first, since text
+    # that is almost valid UTF-8 is UTF-8.
     for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
-        except UnicodeDecodeError:
-            continue
-        return encoding
+        text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
+        if text.count("\ufffd") <= max(1, len(text) // 1000):
+            return encoding
     raise SourceError("text is neither UTF-8 nor GB18030/GBK")
 
 
@@ -120,7 +123,8 @@ class Source:
 
 
 class MalformedCsvError(SourceError):
-    """The fast CSV reader met a row it cannot split; re-read with `tolerant=True`."""
+    """The fast CSV reader met a row it cannot split or decode; re-read with
+    `tolerant=True`."""
 
 
 def open_source(path: Path, *, tolerant: bool = False) -> Source:
@@ -201,7 +205,7 @@ def _open_csv(path: Path) -> Source:
                 quoted_strings_can_be_null=False,
             ),
         )
-    except pa.ArrowInvalid as exc:  # the first block is parsed on open
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the first block is parsed on open
         handle.close()
         raise MalformedCsvError(f"{path}: malformed CSV in its first rows ({exc})") from exc
 
@@ -211,7 +215,7 @@ def _open_csv(path: Path) -> Source:
             for batch in reader:
                 yield _with_line(batch, line)
                 line += batch.num_rows
-        except pa.ArrowInvalid as exc:
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise MalformedCsvError(f"{path}: malformed CSV after line {line - 1} ({exc})") from exc
         finally:
             handle.close()
@@ -222,7 +226,13 @@ def _open_csv(path: Path) -> Source:
 def _open_csv_tolerant(path: Path) -> Source:
     encoding = _file_encoding(path)
     header, delimiter = _header_line(path, encoding)
-    handle = open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="")  # noqa: SIM115
+    # Undecodable bytes survive as surrogates, so only their row is rejected.
+    handle = open(  # noqa: SIM115 - closed when the batches are exhausted
+        path,
+        encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+        errors="surrogateescape",
+        newline="",
+    )
     source = Source(path, "csv", header, encoding, _position=handle.buffer.tell)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -241,11 +251,16 @@ def _open_csv_tolerant(path: Path) -> Source:
                 except csv.Error as exc:
                     source.malformed.append((first_line, f"unreadable row ({exc})", ""))
                     continue
-                except UnicodeDecodeError as exc:
-                    raise SourceError(
-                        f"{path}: not valid {encoding} near line {first_line}"
-                    ) from exc
                 if not row:
+                    continue
+                if _UNDECODABLE.search("".join(row)):
+                    source.malformed.append(
+                        (
+                            first_line,
+                            f"not valid {encoding} (bytes shown as \\x escapes)",
+                            json.dumps([_escaped(v, encoding) for v in row], ensure_ascii=False),
+                        )
+                    )
                     continue
                 if len(row) != width:
                     source.malformed.append(
@@ -269,6 +284,14 @@ def _open_csv_tolerant(path: Path) -> Source:
 
     source._batches = batches()
     return source
+
+
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _escaped(value: str, encoding: str) -> str:
+    """Undecodable bytes (kept as surrogates) as \\x escapes."""
+    return value.encode(encoding, "surrogateescape").decode(encoding, "backslashreplace")
 
 
 def _text_batch(header: list[str], columns: list[list[str]], lines: list[int]) -> pa.RecordBatch:

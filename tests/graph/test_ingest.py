@@ -172,3 +172,31 @@ def test_rows_with_the_wrong_number_of_fields_are_quarantined_with_their_line(
         ("d\nstill d", 4),
         ("f", 7),
     ]
+
+
+def test_undecodable_row_after_the_sample_is_quarantined_with_its_line(tmp_path, ingest):
+    # Valid UTF-8 for the first MiB (what detection samples), then a GBK row.
+    good = "".join(f",join,a{i},b{i},{T0},,\n" for i in range(40_000))
+    bad = f",join,邀请人,客户,{T0},,\n".encode("gbk")
+    path = tmp_path / "mixed.csv"
+    path.write_bytes((",".join(HEADER) + "\n" + good).encode() + bad)
+    assert path.stat().st_size > 1 << 20
+    report = ingest(path, quarantine=tmp_path / "q.csv")
+    assert (report.read, report.accepted, report.rejected) == (40_001, 40_000, 1)
+    [row] = read_quarantine(tmp_path / "q.csv")
+    assert row["line"] == "40002" and "not valid utf-8" in row["reason"]
+    assert json.loads(row["row"])[2] == "\\xd1\\xfb\\xc7\\xeb\\xc8\\xcb"  # 邀请人 in GBK
+
+
+def test_undecodable_row_in_a_gb18030_file_is_quarantined(tmp_path, ingest):
+    rows = "".join(f",join,邀请{i},客户{i},{T0},,\n" for i in range(3))
+    path = tmp_path / "gb.csv"
+    path.write_bytes(
+        (",".join(HEADER) + "\n" + rows).encode("gb18030")
+        + f",join,x\xff,y,{T0},,\n".encode("latin-1")
+    )
+    report = ingest(path, quarantine=tmp_path / "q.csv")
+    assert (report.read, report.accepted, report.rejected) == (4, 3, 1)
+    [row] = read_quarantine(tmp_path / "q.csv")
+    assert row["line"] == "5" and "not valid gb18030" in row["reason"]
+    assert json.loads(row["row"])[2] == "x\\xff"

@@ -58,6 +58,11 @@ def test_detect_encoding():
     assert detect_encoding("客户ID,邀请人".encode("gb18030")) == "gb18030"
     # A sample cut inside a multi-byte character is still UTF-8.
     assert detect_encoding("客户".encode()[:-1]) == "utf-8"
+    # A stray undecodable byte does not decide it; mostly garbage does.
+    assert detect_encoding(("客户ID,邀请人\n" * 200).encode() + b"\xff") == "utf-8"
+    assert detect_encoding(("客户ID,邀请人\n" * 200).encode("gbk") + b"\xff") == "gb18030"
+    with pytest.raises(SourceError, match="neither UTF-8 nor GB18030"):
+        detect_encoding(bytes(range(128, 256)) * 4)
 
 
 def test_tab_separated_and_quoted_fields(tmp_path):
