@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -43,7 +44,7 @@ PROGRESS_MIN_BYTES = 8 << 20
 StoreOption = Annotated[
     str | None,
     typer.Option(
-        "--store", help="store URL or path [env KOC_STORE_URL; default ./data/searchlight.duckdb]"
+        "--store", help="store URL or path (env KOC_STORE_URL; default ./data/searchlight.duckdb)"
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
@@ -96,20 +97,23 @@ def ingest(
         Path | None, typer.Option("--mapping", help="mapping file (TOML or JSON)")
     ] = None,
     tz: Annotated[
-        str | None, typer.Option("--tz", help="zone of naive times [default Asia/Shanghai]")
+        str | None,
+        typer.Option("--tz", help="zone of naive times (default Asia/Shanghai, or KOC_TIMEZONE)"),
     ] = None,
     campaign: Annotated[
         str | None, typer.Option("--campaign", help="campaign for rows that name none")
     ] = None,
     quarantine: Annotated[
         Path | None,
-        typer.Option("--quarantine", help="file for rejected rows [default data/quarantine/…]"),
+        typer.Option("--quarantine", help="file for rejected rows (default data/quarantine/…)"),
     ] = None,
     json_: JsonOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ) -> None:
-    """Load event files into the store. Each file is one all-or-nothing batch;
-    re-running a file adds nothing."""
+    """Load event files into the store.
+
+    Each file is one all-or-nothing batch; re-running a file adds nothing.
+    Rejected rows go to a quarantine CSV with their line and reason."""
     settings = get_settings()
     with _errors():
         the_mapping = mapping_from_options(map_ or (), map_type or (), set_ or (), mapping)
@@ -223,16 +227,18 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="same seed, same output")] = 0,
     out_path: Annotated[
         Path | None,
-        typer.Option("--out", help="output file [default data/generated/events.FORMAT]"),
+        typer.Option("--out", help="output file (default data/generated/events.FORMAT)"),
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="csv, parquet or jsonl [default: from --out, else csv]"),
+        typer.Option("--format", help="csv, parquet or jsonl (default: from --out, else csv)"),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Generate a realistic synthetic fission campaign, with its planted ground
-    truth (KOCs, farm accounts) in a sidecar .truth.json file."""
+    """Generate a realistic synthetic fission campaign.
+
+    The planted ground truth (KOCs, farm accounts) goes to a sidecar
+    .truth.json file, never into the events."""
     if fmt is None:
         suffix = out_path.suffix.lstrip(".").lower() if out_path else ""
         fmt = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"}.get(
@@ -307,8 +313,9 @@ def analyze(
     ] = SAMPLES,
     json_: JsonOption = False,
 ) -> None:
-    """Compute every user's metrics, the communities and the KOC score, and save
-    the snapshot in the store."""
+    """Compute every user's metrics, communities and KOC score.
+
+    The result is saved in the store as a snapshot, which koc top reads."""
     settings = get_settings()
     weights = dict(DEFAULT_WEIGHTS)
     if weight:
@@ -399,8 +406,10 @@ def top(
     campaign: CampaignsOption = None,
     json_: JsonOption = False,
 ) -> None:
-    """Top referrers: counts read live from the store (invites, effective_invites,
-    conversions); reach, gmv and koc_score from the latest analysis."""
+    """Rank the top referrers.
+
+    invites, effective_invites and conversions are counted live from the
+    store; reach, gmv and koc_score come from the latest analysis."""
     if by not in TOP_BY:
         raise _fail(f"--by {by!r} is not one of {', '.join(TOP_BY)}")
     settings = get_settings()
@@ -445,8 +454,20 @@ def _top_from_snapshot(store: Store, window: Window, by: str, limit: int):
             "run koc analyze with the same --since/--until/--campaign first"
         )
     users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
+    users = users.filter(pc.greater(users[by], 0))  # referrers only
     ranked = users.sort_by([(by, "descending"), ("id", "ascending")]).slice(0, limit)
     source = f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
+    filters = [
+        f"{name} {value}"
+        for name, value in (
+            ("since", params.since),
+            ("until", params.until),
+            ("campaigns", ", ".join(params.campaigns) or None),
+        )
+        if value
+    ]
+    if filters:
+        source += "; " + "; ".join(filters)
     behind = store.watermark() - saved.watermark
     if behind > 0:
         source += f"; {behind} newer ingest batch(es) not analysed yet: run koc analyze"

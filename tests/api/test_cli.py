@@ -192,3 +192,21 @@ def test_analyze_and_top_reject_bad_options(campaign, koc):
     assert "unknown signals: fame" in koc("analyze", "--weight", "fame=1").stderr
     assert "not a date" in koc("analyze", "--since", "yesterday").stderr
     assert "is not SIGNAL=NUMBER" in koc("analyze", "--weight", "reach=lots").stderr
+
+
+def test_top_from_a_filtered_snapshot_says_so_and_lists_referrers_only(tmp_path, koc):
+    koc(
+        "ingest",
+        write_csv(
+            tmp_path / "e.csv",
+            [
+                ["", "join", "a", "b", T0, "spring", ""],
+                ["", "join", "b", "c", T0, "spring", ""],
+                ["", "join", "x", "y", T0, "618", ""],
+            ],
+        ),
+    )
+    koc("analyze", "--campaign", "spring", "--json")
+    top = json.loads(koc("top", "--by", "reach", "--json").stdout)
+    assert "campaigns spring" in top["source"]
+    assert [(r["id"], r["reach"]) for r in top["rows"]] == [("a", 2), ("b", 1)]
