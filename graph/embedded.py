@@ -289,6 +289,7 @@ class EmbeddedStore:
     def read_graph(self, window: Window) -> GraphTables:
         con = self._con
         where, params = _window_filter(window)
+        referred_where, _ = _window_filter(window, time_column='"at"')
         users = con.sql(
             f"""
             SELECT u.id,
@@ -308,7 +309,7 @@ class EmbeddedStore:
         ).to_arrow_table()
         referred = con.sql(
             f"""SELECT referrer_id, invitee_id, "at" FROM referred e
-                WHERE {where.replace("occurred_at", '"at"')}""",
+                WHERE {referred_where}""",
             params=params,
         ).to_arrow_table()
         invited = con.sql(
@@ -336,6 +337,7 @@ class EmbeddedStore:
         if by not in TOP_COUNTS:
             raise StoreError(f"cannot rank by {by!r} live; choose one of {', '.join(TOP_COUNTS)}")
         where, params = _window_filter(window)
+        referred_where, _ = _window_filter(window, time_column='"at"')
         params.update(limit=limit, offset=offset)
         # One invitee counts once per referrer: REFERRED has one row per invitee.
         return self._con.sql(
@@ -351,7 +353,7 @@ class EmbeddedStore:
                 SELECT DISTINCT invitee_id FROM events e
                 WHERE type = 'convert' AND {where}
             ) c ON c.invitee_id = e.invitee_id
-            WHERE {where.replace("occurred_at", '"at"')}
+            WHERE {referred_where}
             GROUP BY e.referrer_id
             ORDER BY {by} DESC, id
             LIMIT $limit OFFSET $offset
@@ -523,10 +525,10 @@ _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def _window_filter(window: Window) -> tuple[str, dict]:
-    """SQL over an `e` event row (occurred_at, campaign) for a window."""
+def _window_filter(window: Window, time_column: str = "occurred_at") -> tuple[str, dict]:
+    """SQL over a row aliased `e` (its time column, campaign) for a window."""
     params: dict = {"since": window.since or _FAR_PAST, "until": window.until or _FAR_FUTURE}
-    where = "e.occurred_at >= $since AND e.occurred_at < $until"
+    where = f"e.{time_column} >= $since AND e.{time_column} < $until"
     if window.campaigns:
         params["campaigns"] = list(window.campaigns)
         where += " AND list_contains($campaigns::VARCHAR[], e.campaign)"

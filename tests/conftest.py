@@ -5,7 +5,6 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from graph.embedded import EmbeddedStore
@@ -56,7 +55,3 @@ def ingest(store: EmbeddedStore, tmp_path: Path):
 
 def table_rows(store: EmbeddedStore, sql: str) -> list[tuple]:
     return store.connection.execute(sql).fetchall()
-
-
-def events_table(**columns: list) -> pa.Table:
-    return pa.table(columns)
