@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,12 +19,15 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from api.settings import Settings, get_settings
+from graph.analysis.backtest import backtest as run_backtest
 from graph.analysis.bridging import SAMPLES
+from graph.analysis.kocs import STRATEGIES, KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.snapshot import analyze as run_analysis
 from graph.ingest import IngestReport, ingest_file
-from graph.store import TOP_COUNTS, Store, Window, open_store
+from graph.review import review_queue, review_user
+from graph.store import REVIEW_STATUSES, TOP_COUNTS, Store, Window, open_store
 from loaders.errors import SearchlightError
 from loaders.generator import FORMATS, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
@@ -63,6 +68,13 @@ def _errors():
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the batch in progress was not applied", 130) from None
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SearchlightError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _store(settings: Settings, url: str | None, *, read_only: bool = False) -> Store:
@@ -114,7 +126,7 @@ def ingest(
 
     Each file is one all-or-nothing batch; re-running a file adds nothing.
     Rejected rows go to a quarantine CSV with their line and reason."""
-    settings = get_settings()
+    settings = _settings()
     with _errors():
         the_mapping = mapping_from_options(map_ or (), map_type or (), set_ or (), mapping)
         if campaign:
@@ -192,7 +204,7 @@ def _ingest_one(
 @app.command()
 def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
     """Counts in the store: users, events by type, edges, campaigns, time span."""
-    settings = get_settings()
+    settings = _settings()
     with _errors():
         the_store = _store(settings, store, read_only=True)
         try:
@@ -316,7 +328,7 @@ def analyze(
     """Compute every user's metrics, communities and KOC score.
 
     The result is saved in the store as a snapshot, which koc top reads."""
-    settings = get_settings()
+    settings = _settings()
     weights = dict(DEFAULT_WEIGHTS)
     if weight:
         weights = {}
@@ -336,6 +348,7 @@ def analyze(
                 weights=weights,
                 seed=seed,
                 betweenness_samples=betweenness_samples,
+                fraud=settings.fraud,
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
@@ -369,6 +382,7 @@ def analyze(
     for key in ("users", "referred_edges", "invited_ties", "communities"):
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     table.add_row("modularity", f"{summary['modularity']:.4f}")
+    table.add_row("flagged users", f"{summary['flagged_users']:,} (koc flags)")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["stage_seconds"].items())
     table.add_row("seconds", f"{sum(summary['stage_seconds'].values()):.2f} ({stages})")
     out.print(table)
@@ -412,7 +426,7 @@ def top(
     store; reach, gmv and koc_score come from the latest analysis."""
     if by not in TOP_BY:
         raise _fail(f"--by {by!r} is not one of {', '.join(TOP_BY)}")
-    settings = get_settings()
+    settings = _settings()
     window = Window(
         _parse_time(since, settings.timezone, "--since"),
         _parse_time(until, settings.timezone, "--until"),
@@ -480,6 +494,261 @@ def _cell(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+StrategyOption = Annotated[str, typer.Option("--strategy", help=f"one of: {', '.join(STRATEGIES)}")]
+KOption = Annotated[int, typer.Option("--k", min=1, max=10_000, help="how many KOCs")]
+
+
+@app.command()
+def kocs(
+    k: KOption = 50,
+    strategy: StrategyOption = "coverage",
+    quota: Annotated[
+        str | None,
+        typer.Option("--quota", help="community: split k across communities by size"),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="a user id never to pick (repeatable)")
+    ] = None,
+    exclude_file: Annotated[
+        Path | None,
+        typer.Option("--exclude-file", help="a text file of user ids never to pick, one a line"),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed for the influence strategy")] = 0,
+    store: StoreOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Pick the KOCs: the searchlight set (coverage), influence maximisation,
+    or the top KOC scores, from the latest analysis.
+
+    Flagged users (unless approved on review), churned users and users with no
+    invite are never picked."""
+    settings = _settings()
+    excluded = list(exclude or [])
+    if exclude_file is not None:
+        try:
+            text = exclude_file.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise _fail(f"--exclude-file {exclude_file}: {exc.strerror}") from None
+        excluded += [line.strip() for line in text.splitlines() if line.strip()]
+    try:
+        params = KocParams(k=k, strategy=strategy, quota=quota, exclude=tuple(excluded), seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with _errors():
+        the_store = _store(settings, store, read_only=True)
+        try:
+            with _spinner(f"picking {k} KOCs ({strategy})", quiet=json_):
+                chosen = choose_kocs(the_store, the_store.latest_snapshot(), params)
+        except SnapshotMissingError as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            the_store.close()
+    if json_:
+        typer.echo(json.dumps(chosen.to_json(), ensure_ascii=False))
+        return
+    table = Table(
+        "rank",
+        "user",
+        "gain",
+        "lit",
+        "KOC score",
+        "why",
+        title=f"{len(chosen.rows)} KOCs by {strategy}"
+        + (" with community quota" if quota else "")
+        + f" ({chosen.eligible:,} eligible of {chosen.users:,} users)",
+    )
+    for row in chosen.rows:
+        table.add_row(
+            str(row.rank),
+            row.user_id,
+            f"{row.gain:,.1f}",
+            f"{row.lit_share:.1%}",
+            f"{row.koc_score:.1f}",
+            row.reason + (" [quota spill]" if row.quota_spill else ""),
+        )
+    out.print(table)
+    if chosen.spread:
+        sp = chosen.spread
+        low, high = sp["monte_carlo_95"]
+        out.print(
+            f"expected spread {sp['estimate']:,.0f} users (RR sets: {sp['rr_sets']:,}); "
+            f"simulated {sp['monte_carlo_mean']:,.0f} (95% {low:,.0f}-{high:,.0f}, "
+            f"{sp['simulations']} runs)"
+        )
+    for note in chosen.notes:
+        err.print(f"note: {note}", highlight=False)
+
+
+@app.command()
+def flags(
+    status: Annotated[
+        str | None,
+        typer.Option("--status", help=f"only this status: {', '.join(REVIEW_STATUSES)}"),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="at most this many users")] = 50,
+    store: StoreOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """The review queue: users flagged by fraud screening, highest risk first,
+    with their evidence and review status."""
+    settings = _settings()
+    with _errors():
+        the_store = _store(settings, store, read_only=True)
+        try:
+            queue = review_queue(the_store, the_store.latest_snapshot(), status)
+        finally:
+            the_store.close()
+    shown = queue[:limit]
+    if json_:
+        typer.echo(
+            json.dumps(
+                {"total": len(queue), "users": [asdict(e) for e in shown]},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
+        return
+    table = Table(
+        "user",
+        "risk",
+        "status",
+        "rules",
+        "evidence",
+        title=f"flagged users{f' ({status})' if status else ''}: {len(queue):,}"
+        + (f", showing {len(shown)}" if len(shown) < len(queue) else ""),
+    )
+    for e in shown:
+        table.add_row(
+            e.user_id,
+            f"{e.risk:.0f}",
+            e.status,
+            ", ".join(f["rule"] for f in e.flags),
+            "; ".join(f["reason"] for f in e.flags),
+        )
+    out.print(table)
+
+
+@app.command()
+def review(
+    user: Annotated[str, typer.Argument(help="the flagged user's id")],
+    approve: Annotated[bool, typer.Option("--approve", help="not fraud: may be rewarded")] = False,
+    decline: Annotated[bool, typer.Option("--decline", help="fraud: never rewarded")] = False,
+    note: Annotated[str, typer.Option("--note", help="why (required)")] = "",
+    reviewer: Annotated[
+        str,
+        typer.Option("--reviewer", envvar="KOC_REVIEWER", help="who decides (env KOC_REVIEWER)"),
+    ] = "",
+    store: StoreOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Approve or decline a flagged user, with a note."""
+    if approve == decline:
+        raise _fail("give exactly one of --approve or --decline")
+    if not note.strip():
+        raise _fail("--note is required: say why")
+    settings = _settings()
+    who = reviewer or getpass.getuser()
+    with _errors():
+        the_store = _store(settings, store)
+        try:
+            done = review_user(
+                the_store,
+                the_store.latest_snapshot(),
+                user,
+                "approved" if approve else "declined",
+                note,
+                who,
+            )
+        finally:
+            the_store.close()
+    if json_:
+        typer.echo(json.dumps(done.to_json(), ensure_ascii=False))
+        return
+    out.print(
+        f"{done.user_id}: {done.status} by {done.reviewer}. KOC lists use it now; "
+        "effective invites follow at the next koc analyze.",
+        highlight=False,
+    )
+
+
+@app.command()
+def backtest(
+    cutoff: Annotated[str, typer.Option("--cutoff", help="pick from the events before this")],
+    k: KOption = 50,
+    horizon: Annotated[
+        str, typer.Option("--horizon", help="how far after the cutoff to measure: 30d, 2w, 12h")
+    ] = "30d",
+    seed: Annotated[int, typer.Option("--seed", help="seed for influence and random")] = 0,
+    store: StoreOption = None,
+    json_: JsonOption = False,
+) -> None:
+    """Would our picks at a past date have predicted the referrals after it?
+
+    Compares the strategies with top-by-invites, top-by-PageRank and random."""
+    settings = _settings()
+    when = _parse_time(cutoff, settings.timezone, "--cutoff")
+    days = _parse_horizon(horizon)
+    with _errors():
+        the_store = _store(settings, store, read_only=True)
+        try:
+            with _spinner("backtest", quiet=json_) as status:
+                result = run_backtest(
+                    the_store,
+                    when,
+                    k=k,
+                    horizon_days=days,
+                    params=AnalysisParams(fraud=settings.fraud),
+                    seed=seed,
+                    progress=(lambda stage: status.update(f"backtest: {stage}"))
+                    if status
+                    else None,
+                )
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            the_store.close()
+    if json_:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    table = Table(
+        "picks by",
+        "kind",
+        "picks",
+        "new referrals in their trees",
+        f"precision@{k}",
+        title=f"backtest: cutoff {result.cutoff:%Y-%m-%d %H:%M} UTC, horizon {horizon}; "
+        f"{result.new_referrals:,} new referrals, {result.users_before:,} users before",
+    )
+    for row in result.rows:
+        table.add_row(
+            row.name, row.kind, str(row.picks), f"{row.tree_share:.1%}", f"{row.precision_at_k:.1%}"
+        )
+    out.print(table)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False)
+
+
+def _parse_horizon(text: str) -> float:
+    units = {"d": 1.0, "w": 7.0, "h": 1 / 24}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "d")
+    try:
+        days = float(value) * units[unit]
+    except ValueError:
+        raise _fail(f"--horizon {text!r}: expected a duration such as 30d, 2w or 12h") from None
+    if days <= 0:
+        raise _fail("--horizon must be positive")
+    return days
+
+
+@contextmanager
+def _spinner(text: str, *, quiet: bool):
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with err.status(text, spinner="dots") as status:
+        yield status
 
 
 def main() -> None:  # pragma: no cover - console entry point

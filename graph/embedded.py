@@ -39,6 +39,7 @@ from graph.store import (
     BatchResult,
     EgoNetwork,
     GraphTables,
+    Review,
     SavedSnapshot,
     StoreError,
     StoreLockedError,
@@ -70,6 +71,10 @@ CREATE TABLE IF NOT EXISTS referred (
 CREATE TABLE IF NOT EXISTS invited (
     inviter_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, count BIGINT NOT NULL,
     first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    user_id VARCHAR NOT NULL, status VARCHAR NOT NULL, note VARCHAR NOT NULL,
+    reviewer VARCHAR NOT NULL, reviewed_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER NOT NULL, source VARCHAR, applied_at TIMESTAMPTZ NOT NULL,
@@ -322,6 +327,15 @@ class EmbeddedStore:
             """,
             params=params,
         ).to_arrow_table()
+        devices = con.sql(
+            f"""WITH used AS (
+                    SELECT DISTINCT invitee_id AS user_id, device_id FROM events e
+                    WHERE type = 'join' AND device_id IS NOT NULL AND {where})
+                SELECT user_id, device_id FROM used WHERE device_id IN (
+                    SELECT device_id FROM used GROUP BY device_id HAVING count(*) > 1)
+                ORDER BY device_id, user_id""",
+            params=params,
+        ).to_arrow_table()
         last = con.execute(
             f"SELECT max(occurred_at)::VARCHAR FROM events e WHERE {where}", params
         ).fetchall()[0][0]
@@ -329,6 +343,7 @@ class EmbeddedStore:
             users=users,
             referred=referred,
             invited=invited,
+            devices=devices,
             watermark=self.watermark(),
             last_event_at=_instant(last),
         )
@@ -340,15 +355,19 @@ class EmbeddedStore:
         referred_where, _ = _window_filter(window, time_column='"at"')
         params.update(limit=limit, offset=offset)
         # One invitee counts once per referrer: REFERRED has one row per invitee.
+        # Effective: not churned, and not judged fraudulent (flagged in the
+        # latest analysis and not approved on review).
         return self._con.sql(
             f"""
+            WITH fraudulent AS ({self._fraudulent_sql()})
             SELECT e.referrer_id AS id,
                 count(*) AS invites,
-                count(*) FILTER (WHERE u.churned_at IS NULL OR u.churned_at >= $until)
-                    AS effective_invites,
+                count(*) FILTER (WHERE (u.churned_at IS NULL OR u.churned_at >= $until)
+                                   AND f.user_id IS NULL) AS effective_invites,
                 count(c.invitee_id) AS conversions
             FROM referred e
             JOIN users u ON u.id = e.invitee_id
+            LEFT JOIN fraudulent f ON f.user_id = e.invitee_id
             LEFT JOIN (
                 SELECT DISTINCT invitee_id FROM events e
                 WHERE type = 'convert' AND {where}
@@ -360,6 +379,20 @@ class EmbeddedStore:
             """,
             params=params,
         ).to_arrow_table()
+
+    def _fraudulent_sql(self) -> str:
+        """Users judged fraudulent: flagged in the latest snapshot, not approved."""
+        if not self._has_table("snapshot_flags"):
+            return "SELECT NULL::VARCHAR AS user_id WHERE false"
+        approved = (
+            """AND user_id NOT IN (SELECT user_id FROM reviews GROUP BY user_id
+                                   HAVING arg_max(status, reviewed_at) = 'approved')"""
+            if self._has_table("reviews")
+            else ""
+        )
+        return f"""SELECT DISTINCT user_id FROM snapshot_flags
+                   WHERE snapshot_id = (SELECT id FROM snapshots
+                                        ORDER BY computed_at DESC, id LIMIT 1) {approved}"""
 
     def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
         if hops < 0 or limit < 1:
@@ -433,6 +466,7 @@ class EmbeddedStore:
             for table, rows in (
                 ("snapshot_users", snapshot.users),
                 ("snapshot_communities", snapshot.communities),
+                ("snapshot_flags", snapshot.flags),
             ):
                 tagged = rows.add_column(
                     0, "snapshot_id", pa.array([snapshot.id] * rows.num_rows, pa.string())
@@ -465,6 +499,15 @@ class EmbeddedStore:
                WHERE snapshot_id = $id ORDER BY community""",
             params={"id": sid},
         ).to_arrow_table()
+        flags = (
+            self._con.sql(
+                """SELECT * EXCLUDE (snapshot_id) FROM snapshot_flags
+                   WHERE snapshot_id = $id ORDER BY user_id, rule""",
+                params={"id": sid},
+            ).to_arrow_table()
+            if self._has_table("snapshot_flags")
+            else None
+        )
         return SavedSnapshot(
             sid,
             json.loads(params),
@@ -473,7 +516,38 @@ class EmbeddedStore:
             json.loads(summary),
             users,
             communities,
+            flags,
         )
+
+    def record_review(self, user_id: str, status: str, note: str, reviewer: str) -> Review:
+        if status not in ("approved", "declined"):
+            raise StoreError(f"review status must be approved or declined, not {status!r}")
+        if not self._scalar("SELECT count(*) FROM users WHERE id = ?", [user_id]):
+            raise UserNotFoundError(f"no user {user_id!r} in store {self.path}")
+        review = Review(user_id, status, note, reviewer, datetime.now(UTC))
+        self._con.execute(
+            "INSERT INTO reviews VALUES (?, ?, ?, ?, ?)",
+            [user_id, status, note, reviewer, review.reviewed_at],
+        )
+        return review
+
+    def reviews(self) -> pa.Table:
+        if not self._has_table("reviews"):  # a read-only store from before reviews
+            return pa.table(
+                {
+                    "user_id": pa.array([], pa.string()),
+                    "status": pa.array([], pa.string()),
+                    "note": pa.array([], pa.string()),
+                    "reviewer": pa.array([], pa.string()),
+                    "reviewed_at": pa.array([], pa.timestamp("us", tz="UTC")),
+                }
+            )
+        return self._con.sql(
+            """SELECT user_id, arg_max(status, reviewed_at) AS status,
+                   arg_max(note, reviewed_at) AS note, arg_max(reviewer, reviewed_at) AS reviewer,
+                   max(reviewed_at) AS reviewed_at
+               FROM reviews GROUP BY user_id ORDER BY user_id"""
+        ).to_arrow_table()
 
     def _has_table(self, name: str) -> bool:
         return bool(

@@ -82,12 +82,16 @@ class GraphTables:
     - referred: referrer_id, invitee_id, at — attributed referrals made in
       the window;
     - invited: inviter_id, invitee_id — every other tie with an invite or join
-      in the window.
+      in the window;
+    - devices: user_id, device_id — devices that more than one user joined on
+      in the window (the device of a `join` event is the joining invitee's),
+      for fraud screening; a device of one user says nothing.
     """
 
     users: pa.Table
     referred: pa.Table
     invited: pa.Table
+    devices: pa.Table
     watermark: int  # the last batch the store had applied
     last_event_at: datetime | None
 
@@ -108,6 +112,26 @@ class SavedSnapshot:
     summary: dict
     users: pa.Table
     communities: pa.Table
+    flags: pa.Table | None  # None for snapshots saved before fraud screening
+
+
+REVIEW_STATUSES = ("pending", "approved", "declined")
+
+
+@dataclass
+class Review:
+    """A reviewer's decision on a flagged user; the latest one counts."""
+
+    user_id: str
+    status: str  # approved or declined (pending is the absence of a decision)
+    note: str
+    reviewer: str
+    reviewed_at: datetime
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["reviewed_at"] = self.reviewed_at.isoformat()
+        return out
 
 
 @dataclass
@@ -152,6 +176,16 @@ class Store(Protocol):
         ...
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None: ...
+
+    def record_review(self, user_id: str, status: str, note: str, reviewer: str) -> Review:
+        """Store a decision (approved or declined) on a user; earlier ones stay
+        as history."""
+        ...
+
+    def reviews(self) -> pa.Table:
+        """The current decision per user: user_id, status, note, reviewer,
+        reviewed_at (only users with a decision)."""
+        ...
 
     def latest_snapshot(self) -> SavedSnapshot | None: ...
 

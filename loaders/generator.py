@@ -104,6 +104,11 @@ def _id_strings(codes: np.ndarray, seed: int, prefix: bytes = b"wm") -> pa.Strin
     )
 
 
+# No device or IP on the event. (Farm devices and IPs are negative codes, so
+# the absence needs a value of its own.)
+_NONE = -(1 << 40)
+
+
 class _Events:
     """Column lists of events, concatenated once at the end."""
 
@@ -121,8 +126,8 @@ class _Events:
             "channel": cols.get("channel", np.full(n, -1, np.int8)),
             "staff": cols.get("staff", np.full(n, -1, np.int32)),
             "amount": cols.get("amount", np.full(n, np.nan)),
-            "device": cols.get("device", np.full(n, -1, np.int64)),
-            "ip": cols.get("ip", np.full(n, -1, np.int64)),
+            "device": cols.get("device", np.full(n, _NONE, np.int64)),
+            "ip": cols.get("ip", np.full(n, _NONE, np.int64)),
         }
         self.parts.append(
             {k: np.broadcast_to(v, n) if np.ndim(v) == 0 else v for k, v in full.items()}
@@ -167,7 +172,9 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
     cum = np.cumsum(fitness)
     a = n_seed
     while a < n:
-        b = min(n, a + max(500, a // 8))
+        # Each chunk picks among users who joined before it; growing by an
+        # eighth keeps trees deep at any size (sizes from 200k up never hit the floor).
+        b = min(n, a + max(25, a // 8))
         total = cum[a - 1]
         if total > 0:
             parent[a:b] = np.searchsorted(cum[:a], rng.random(b - a) * total, side="right")
@@ -231,6 +238,8 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
         at=join_at[again] + rng.integers(86400, 20 * 86400, len(again)),
         campaign=campaign[again],
         channel=channel[again],
+        device=device[again],
+        ip=ip[again],
     )
 
     # Conversions: invitees of planted KOCs buy more often.
@@ -339,7 +348,7 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
         pc.binary_join_element_wise(
             "dv", _id_strings(np.arange(next_code + 10 * n_farms + 10), seed + 1, b""), ""
         ),
-        pa.array(np.where(dev >= 0, dev, next_code - dev)),
+        pa.array(np.where(dev >= 0, dev, np.where(dev == _NONE, 0, next_code - dev))),
     )
     ipc = cols["ip"]
     ip_codes = np.where(ipc >= 0, ipc, (1 << 20) - ipc)
@@ -350,7 +359,7 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
         pc.cast(pa.array(7 + (ip_codes >> 24) % 200), pa.string()),
         ".",
     )
-    no_device = cols["type"] >= CONVERT
+    no_device = (cols["type"] >= CONVERT) | (dev == _NONE)
     device_ids = pc.if_else(pa.array(no_device), pa.scalar(None, pa.string()), device_ids)
     ip_text = pc.if_else(pa.array(no_device), pa.scalar(None, pa.string()), ip_text)
     staff_codes = cols["staff"]

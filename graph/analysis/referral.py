@@ -137,3 +137,29 @@ def _exact_for(nodes: np.ndarray, parent: np.ndarray, amount: np.ndarray, out: d
         out["tier2"][u] = int((dist == 2).sum())
         out["tier3"][u] = int((dist == 3).sum())
         out["gmv"][u] = float(amount[reached].sum())
+
+
+def in_subtrees(parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """Per user: it is one of `roots` (a bool mask) or reachable from one down
+    the REFERRED edges (a referral cycle is reached as a whole from a root on it).
+
+        >>> in_subtrees(np.array([-1, 0, 1, -1]), np.array([False, True, False, False])).tolist()
+        [False, True, True, False]
+    """
+    marked = roots.copy()
+    on_cycle = _cycle_members(parent)
+    forest = parent.copy()
+    forest[on_cycle] = -1
+    if on_cycle.size:
+        offsets, kids = children_index(parent)
+        for u in on_cycle[marked[on_cycle]].tolist():
+            queue = deque([u])
+            while queue:
+                x = queue.popleft()
+                for y in kids[offsets[x] : offsets[x + 1]].tolist():
+                    if not marked[y]:
+                        marked[y] = True
+                        queue.append(y)
+    for level in _levels(forest)[1:]:
+        marked[level] |= marked[forest[level]]
+    return marked

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from graph.analysis.bridging import EXACT_LIMIT, SAMPLES, betweenness, bridging_counts
 from graph.analysis.communities import communities
 from graph.analysis.cores import core_numbers
+from graph.analysis.fraud import FraudRules, Screening, screen_fraud
 from graph.analysis.pagerank import pagerank
 from graph.analysis.recency import last_referral_at, recent_invites
 from graph.analysis.referral import referral_metrics
@@ -46,6 +47,7 @@ class AnalysisParams:
     seed: int = 0
     betweenness_exact_limit: int = EXACT_LIMIT
     betweenness_samples: int = SAMPLES
+    fraud: FraudRules = field(default_factory=FraudRules)
 
     def __post_init__(self) -> None:
         if self.half_life_days <= 0:
@@ -76,6 +78,7 @@ class AnalysisParams:
         for key in ("since", "until"):
             data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
         data["campaigns"] = tuple(data.get("campaigns") or ())
+        data["fraud"] = FraudRules(**data["fraud"]) if data.get("fraud") else FraudRules()
         return cls(**data)
 
 
@@ -87,6 +90,7 @@ class Snapshot:
     watermark: int
     users: pa.Table
     communities: pa.Table
+    flags: pa.Table
     modularity: float
     referred_edges: int
     invited_ties: int
@@ -101,6 +105,7 @@ class Snapshot:
             summary=self.summary(),
             users=self.users,
             communities=self.communities,
+            flags=self.flags,
         )
 
     def summary(self) -> dict:
@@ -113,6 +118,7 @@ class Snapshot:
             "referred_edges": self.referred_edges,
             "invited_ties": self.invited_ties,
             "communities": self.communities.num_rows,
+            "flagged_users": int(pc.sum(self.users["flagged"]).as_py() or 0),
             "modularity": round(self.modularity, 6),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
@@ -128,19 +134,27 @@ def analyze(
     tables = store.read_graph(params.window)
     graph = TieGraph.from_tables(tables)
     n = graph.n
-    flagged = np.zeros(n, bool)  # fraud screening (issue 5) fills this in
+
+    timer.start("fraud")
+    screening = _screen(graph, tables, params.fraud)
+    # Judged fraudulent: flagged and not approved on review (pending counts,
+    # so no reward is paid on a referral before a human has looked).
+    approved = approved_mask(store, graph.ids)
+    fraudulent = screening.flagged & ~approved
 
     timer.start("referral")
     metrics = referral_metrics(graph.parent, graph.converted, graph.churned, graph.amount)
     child = np.flatnonzero(graph.parent >= 0)
     up = graph.parent[child]
-    metrics["fraudulent_invites"] = np.bincount(up, weights=flagged[child], minlength=n).astype(
+    metrics["fraudulent_invites"] = np.bincount(up, weights=fraudulent[child], minlength=n).astype(
         np.int64
     )
     # Invitees neither churned nor judged fraudulent (each counted once).
     metrics["effective_invites"] = np.bincount(
-        up, weights=~(graph.churned[child] | flagged[child]), minlength=n
+        up, weights=~(graph.churned[child] | fraudulent[child]), minlength=n
     ).astype(np.int64)
+    metrics["flagged"] = screening.flagged
+    metrics["risk"] = screening.risk
     with np.errstate(invalid="ignore", divide="ignore"):
         metrics["conversion_rate"] = np.where(
             metrics["invites"] > 0, metrics["converted_invites"] / metrics["invites"], 0.0
@@ -185,6 +199,8 @@ def analyze(
 
     timer.start("tables")
     users = _users_table(graph, metrics)
+    users = users.append_column("flag_rules", _flag_rules(n, screening))
+    flags = _flags_table(graph, screening)
     community_table = _communities_table(graph, label, low, high, score)
     timer.stop()
 
@@ -195,6 +211,7 @@ def analyze(
         watermark=tables.watermark,
         users=users,
         communities=community_table,
+        flags=flags,
         modularity=modularity,
         referred_edges=int(len(child)),
         invited_ties=int(len(graph.tie_src)),
@@ -223,7 +240,12 @@ USER_COLUMNS = (
     "last_referral_at",
     "recent_invites",
     "koc_score",
+    "flagged",
+    "risk",
 )
+
+# Evidence keys that hold a user position, written out as the user's id.
+_USER_EVIDENCE = ("referrer", "head")
 
 
 def _users_table(graph: TieGraph, metrics: dict[str, np.ndarray]) -> pa.Table:
@@ -237,6 +259,68 @@ def _users_table(graph: TieGraph, metrics: dict[str, np.ndarray]) -> pa.Table:
     for signal in SCORE_SIGNALS:
         columns[f"score_{signal}"] = pa.array(metrics[f"score_{signal}"])
     return pa.table(columns)
+
+
+def _flag_rules(n: int, screening: Screening) -> pa.Array:
+    """Per user, the rules that flagged it, comma-separated (null if none)."""
+    rules = np.full(n, None, object)
+    for f in screening.flags:
+        rules[f.user] = f.rule if rules[f.user] is None else f"{rules[f.user]},{f.rule}"
+    return pa.array(rules, pa.string())
+
+
+def _screen(graph: TieGraph, tables, rules: FraudRules) -> Screening:
+    devices = tables.devices
+    # Few users share devices: look the graph's ids up in theirs, not theirs
+    # in the graph's (index_in hashes its value set, here the smaller one).
+    sharers = devices["user_id"].combine_chunks()
+    slot = pc.index_in(graph.ids, value_set=sharers).fill_null(-1).to_numpy()
+    position = np.full(len(sharers), -1, np.int64)
+    has = np.flatnonzero(slot >= 0)
+    position[slot[has]] = has
+    user = position[pc.index_in(sharers, value_set=sharers).to_numpy()]
+    codes = devices["device_id"].combine_chunks().dictionary_encode()
+    known = user >= 0
+    return screen_fraud(
+        graph.parent,
+        graph.referred_at_us,
+        graph.tie_src,
+        graph.tie_dst,
+        graph.converted,
+        graph.churned,
+        user[known].astype(np.int64),
+        codes.indices.to_numpy(zero_copy_only=False)[known].astype(np.int64),
+        rules,
+        device_names=codes.dictionary,
+    )
+
+
+def approved_mask(store: Store, ids: pa.Array) -> np.ndarray:
+    """Per user (in `ids` order): approved on review, so flags no longer count."""
+    reviews = store.reviews()
+    ok = reviews.filter(pc.equal(reviews["status"], "approved"))["user_id"]
+    return pc.is_in(ids, value_set=ok.combine_chunks()).to_numpy(zero_copy_only=False)
+
+
+def _flags_table(graph: TieGraph, screening: Screening) -> pa.Table:
+    flags = screening.flags
+    users = pc.take(graph.ids, pa.array([f.user for f in flags], pa.int64()))
+    evidence = []
+    for f in flags:
+        e = dict(f.evidence)
+        for key in _USER_EVIDENCE:
+            if key in e:
+                e[key] = graph.ids[e[key]].as_py()
+        f.evidence = e
+        evidence.append(f.evidence_json())
+    return pa.table(
+        {
+            "user_id": users,
+            "rule": pa.array([f.rule for f in flags], pa.string()),
+            "reason": pa.array([f.reason for f in flags], pa.string()),
+            "evidence": pa.array(evidence, pa.string()),
+        }
+    )
 
 
 def _communities_table(

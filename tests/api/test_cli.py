@@ -210,3 +210,89 @@ def test_top_from_a_filtered_snapshot_says_so_and_lists_referrers_only(tmp_path,
     top = json.loads(koc("top", "--by", "reach", "--json").stdout)
     assert "campaigns spring" in top["source"]
     assert [(r["id"], r["reach"]) for r in top["rows"]] == [("a", 2), ("b", 1)]
+
+
+@pytest.mark.parametrize("strategy", ["coverage", "influence", "score"])
+def test_kocs_after_an_analysis(campaign, koc, strategy):
+    assert "run koc analyze first" in koc("kocs").stderr
+    koc("analyze", "--json")
+    result = koc("kocs", "--k", 5, "--strategy", strategy, "--json")
+    assert result.exit_code == 0, result.output
+    listing = json.loads(result.stdout)
+    assert [r["rank"] for r in listing["rows"]] == [1, 2, 3, 4, 5]
+    assert all(r["reason"] for r in listing["rows"])
+    assert (listing["spread"] is not None) == (strategy == "influence")
+    human = koc("kocs", "--k", 3, "--strategy", strategy, "--quota", "community")
+    assert human.exit_code == 0 and "3 KOCs by" in human.stdout
+
+
+def test_kocs_excludes_users_from_options_and_files(campaign, koc, tmp_path):
+    koc("analyze", "--json")
+    first = json.loads(koc("kocs", "--k", 3, "--json").stdout)["rows"]
+    ids = [r["user_id"] for r in first]
+    (tmp_path / "skip.txt").write_text(f"{ids[1]}\n\n", encoding="utf-8")
+    rows = json.loads(
+        koc(
+            "kocs", "--k", 3, "--exclude", ids[0], "--exclude-file", tmp_path / "skip.txt", "--json"
+        ).stdout
+    )["rows"]
+    assert not {ids[0], ids[1]} & {r["user_id"] for r in rows}
+    assert "unknown strategy" in koc("kocs", "--strategy", "vibes").stderr
+    assert "unknown quota" in koc("kocs", "--quota", "city").stderr
+    assert "No such file" in koc("kocs", "--exclude-file", tmp_path / "none.txt").stderr
+
+
+def test_flags_and_review_round_trip(tmp_path, koc, monkeypatch):
+    rows = [
+        ["", "join", "farmer", f"fake{i}", f"2024-05-01 12:{i:02d}:00", "c", ""] for i in range(12)
+    ]
+    koc("ingest", write_csv(tmp_path / "farm.csv", rows))
+    koc("analyze", "--json")
+    queue = json.loads(koc("flags", "--json").stdout)
+    assert queue["total"] == 13 and queue["users"][0]["user_id"] == "farmer"
+    assert queue["users"][0]["flags"][0]["rule"] == "burst"
+    assert "give exactly one" in koc("review", "farmer", "--note", "x").stderr
+    assert "--note is required" in koc("review", "farmer", "--decline").stderr
+    assert "not flagged" in koc("review", "nobody", "--approve", "--note", "x").stderr
+    monkeypatch.setenv("KOC_REVIEWER", "ops-li")
+    done = json.loads(koc("review", "fake3", "--approve", "--note", "real", "--json").stdout)
+    assert done["status"] == "approved" and done["reviewer"] == "ops-li"
+    human = koc("review", "farmer", "--decline", "--note", "device farm")
+    assert human.exit_code == 0 and "declined by ops-li" in human.stdout
+    approved = json.loads(koc("flags", "--status", "approved", "--json").stdout)
+    assert [u["user_id"] for u in approved["users"]] == ["fake3"]
+    assert json.loads(koc("flags", "--status", "pending", "--json").stdout)["total"] == 11
+    assert "flagged users" in koc("flags", "--limit", 2).stdout
+
+
+def test_fraud_thresholds_come_from_settings(tmp_path, koc, monkeypatch):
+    rows = [
+        ["", "join", "farmer", f"fake{i}", f"2024-05-01 12:{i:02d}:00", "c", ""] for i in range(12)
+    ]
+    koc("ingest", write_csv(tmp_path / "farm.csv", rows))
+    monkeypatch.setenv("KOC_FRAUD__BURST_JOINS", "50")
+    assert json.loads(koc("analyze", "--json").stdout)["flagged_users"] == 0
+    monkeypatch.setenv("KOC_FRAUD__BURST_JOINS", "1")
+    bad = koc("analyze")
+    assert bad.exit_code == 1 and "KOC_FRAUD" in bad.stderr and "burst_joins" in bad.stderr
+
+
+def test_backtest_prints_a_table_and_json(campaign, koc):
+    result = koc("backtest", "--cutoff", "2026-06-01", "--k", 5, "--horizon", "4w", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["horizon_days"] == 28 and data["k"] == 5
+    assert {r["name"] for r in data["rows"]} == {
+        "coverage",
+        "influence",
+        "score",
+        "top_invites",
+        "top_pagerank",
+        "random",
+    }
+    human = koc("backtest", "--cutoff", "2026-06-01", "--k", 5)
+    assert human.exit_code == 0 and "precision@5" in human.stdout
+    assert (
+        "expected a duration"
+        in koc("backtest", "--cutoff", "2026-06-01", "--horizon", "soon").stderr
+    )

@@ -1,0 +1,350 @@
+"""The KOC list: k users chosen by a strategy from the latest snapshot, each
+with the reason in words (DESIGN.md, Searchlight selection).
+
+Strategies:
+- `coverage`: the searchlight set (`graph.analysis.searchlight`);
+- `influence`: independent-cascade influence maximisation
+  (`graph.analysis.influence`);
+- `score`: the top KOC scores.
+
+Eligible users: not flagged by fraud screening unless approved on review,
+not churned, at least one invite in the window, and not on the exclusion
+list. Every strategy reports the coverage its picks reach, so they compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graph.analysis.influence import edge_probabilities, influence_maximisation
+from graph.analysis.searchlight import (
+    DEFAULT_HOP_WEIGHTS,
+    Pick,
+    ball,
+    csr_from_edges,
+    quotas,
+    searchlight,
+)
+from graph.analysis.snapshot import approved_mask
+from graph.analysis.tiegraph import TieGraph
+from graph.store import SavedSnapshot, Store, Window
+
+STRATEGIES = ("coverage", "influence", "score")
+QUOTAS = ("community",)
+
+
+@dataclass(frozen=True)
+class KocParams:
+    k: int = 50
+    strategy: str = "coverage"
+    quota: str | None = None
+    exclude: tuple[str, ...] = ()
+    hop_weights: tuple[float, ...] = DEFAULT_HOP_WEIGHTS
+    seed: int = 0
+    epsilon: float = 0.1
+    simulations: int = 200
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            )
+        if self.quota is not None and self.quota not in QUOTAS:
+            raise ValueError(f"unknown quota {self.quota!r}; choose one of {', '.join(QUOTAS)}")
+
+
+@dataclass
+class KocRow:
+    rank: int
+    user_id: str
+    gain: float  # coverage: marginal coverage; influence: expected users added; score: coverage
+    coverage_share: float  # f(picks so far) / users
+    lit_share: float  # users with any light so far / users
+    communities: list[int]  # communities this pick lights, largest first (at most 5)
+    reason: str
+    koc_score: float
+    invites: int
+    effective_invites: int
+    reach: int
+    conversions: int
+    gmv: float
+    community: int
+    quota_spill: bool = False
+
+
+@dataclass
+class KocList:
+    params: KocParams
+    snapshot_id: str
+    users: int
+    eligible: int
+    rows: list[KocRow]
+    spread: dict | None = None  # influence only: estimate and Monte-Carlo interval
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["params"]["exclude"] = list(self.params.exclude)
+        return out
+
+
+class SnapshotMissingError(ValueError):
+    """No analysis snapshot to choose from."""
+
+
+def choose_kocs(store: Store, snapshot: SavedSnapshot | None, params: KocParams) -> KocList:
+    if snapshot is None:
+        raise SnapshotMissingError("no analysis yet: run koc analyze first")
+    window = Window(
+        _instant(snapshot.params.get("since")),
+        _instant(snapshot.params.get("until")),
+        tuple(snapshot.params.get("campaigns") or ()),
+    )
+    tables = store.read_graph(window)
+    graph = TieGraph.from_tables(tables)
+    n = graph.n
+    notes = []
+    if tables.watermark != snapshot.watermark:
+        notes.append(
+            f"the snapshot saw ingest batch {snapshot.watermark}, the store is at "
+            f"{tables.watermark}: users new since then have no flags or community; "
+            "run koc analyze"
+        )
+    metrics = _snapshot_columns(snapshot, graph.ids)
+    approved = approved_mask(store, graph.ids)
+    excluded = pc.is_in(graph.ids, value_set=pa.array(list(params.exclude), pa.string()))
+    invites = np.bincount(graph.parent[graph.parent >= 0], minlength=n)
+    eligible = (
+        (~metrics["flagged"] | approved)
+        & ~graph.churned
+        & (invites >= 1)
+        & ~excluded.to_numpy(zero_copy_only=False)
+    )
+    community = metrics["community"]
+    low, high = graph.undirected_edges()
+    indptr, indices = csr_from_edges(n, low, high)
+
+    spread = None
+    if params.strategy == "coverage":
+        picks = searchlight(
+            indptr,
+            indices,
+            eligible,
+            params.k,
+            weights=params.hop_weights,
+            community=community,
+            quota=params.quota == "community",
+        )
+        gains = [p.gain for p in picks]
+        extra = [""] * len(picks)
+    else:
+        if params.strategy == "influence":
+            src, dst, p = edge_probabilities(
+                graph.parent, graph.tie_src, graph.tie_dst, graph.converted
+            )
+            result = influence_maximisation(
+                n,
+                src,
+                dst,
+                p,
+                eligible,
+                params.k,
+                community=community if params.quota == "community" else None,
+                epsilon=params.epsilon,
+                seed=params.seed,
+                simulations=params.simulations,
+            )
+            chosen = result.seeds
+            gains = [pick.gain for pick in result.picks]
+            extra = [f"adds ~{g:,.0f} expected users to the cascade" for g in gains]
+            spread = {
+                "estimate": result.spread,
+                "monte_carlo_mean": result.mc_mean,
+                "monte_carlo_95": [result.mc_low, result.mc_high],
+                "simulations": result.simulations,
+                "rr_sets": result.rr_sets,
+                "epsilon": result.epsilon,
+                "capped": result.capped,
+            }
+            if result.capped:
+                notes.append(
+                    f"IMM stopped at {result.rr_sets:,} reverse-reachable sets (the cap): "
+                    "the (1 - 1/e - ε) guarantee does not hold for this run"
+                )
+        else:
+            chosen = _top_scores(metrics["koc_score"], eligible, community, params)
+            gains = []
+            extra = [""] * len(chosen)
+        picks = coverage_of(indptr, indices, chosen, params.hop_weights, community)
+        if params.strategy == "score":
+            gains = [p.gain for p in picks]
+    rows = _rows(graph, metrics, picks, gains, extra, params, n)
+    if len(rows) < params.k:
+        notes.append(
+            f"only {len(rows)} of k={params.k} picked: no other eligible user adds anything"
+        )
+    return KocList(
+        params=params,
+        snapshot_id=snapshot.id,
+        users=n,
+        eligible=int(eligible.sum()),
+        rows=rows,
+        spread=spread,
+        notes=notes,
+    )
+
+
+def coverage_of(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    chosen: list[int],
+    weights: tuple[float, ...],
+    community: np.ndarray,
+) -> list[Pick]:
+    """The coverage picks of a given order of users (gains as they are added)."""
+    n = len(indptr) - 1
+    cover = np.zeros(n)
+    stamp = np.full(n, -1, np.int64)
+    w = np.asarray(weights)
+    picks, total, lit = [], 0.0, 0
+    for s in chosen:
+        levels = ball(indptr, indices, s, len(weights) - 1, stamp)
+        reached = np.concatenate(levels)
+        hop = np.repeat(np.arange(len(levels)), [len(x) for x in levels])
+        before = cover[reached]
+        after = np.maximum(before, w[hop])
+        gain = float((after - before).sum())
+        cover[reached] = after
+        total += gain
+        newly = before == 0
+        lit += int(newly.sum())
+        labels, counts = np.unique(community[reached], return_counts=True)
+        picks.append(
+            Pick(
+                s,
+                gain,
+                total,
+                lit,
+                np.bincount(hop[newly], minlength=len(levels)).tolist(),
+                dict(zip(labels.tolist(), counts.tolist(), strict=True)),
+            )
+        )
+    return picks
+
+
+def _top_scores(
+    score: np.ndarray, eligible: np.ndarray, community: np.ndarray, params: KocParams
+) -> list[int]:
+    candidates = np.flatnonzero(eligible)
+    order = candidates[np.lexsort((candidates, -score[candidates]))]
+    if params.quota != "community":
+        return order[: params.k].tolist()
+    limit = quotas(params.k, community)
+    taken: dict[int, int] = {}
+    chosen, rest = [], []
+    for u in order.tolist():
+        c = int(community[u])
+        if taken.get(c, 0) < limit.get(c, 0):
+            taken[c] = taken.get(c, 0) + 1
+            chosen.append(u)
+        else:
+            rest.append(u)
+        if len(chosen) == params.k:
+            break
+    return chosen + rest[: params.k - len(chosen)]
+
+
+def _rows(graph, metrics, picks, gains, extra, params, n) -> list[KocRow]:
+    rows = []
+    ids = graph.ids
+    for rank, (pick, gain, more) in enumerate(zip(picks, gains, extra, strict=True), start=1):
+        u = pick.user
+        touched = sorted(pick.communities.items(), key=lambda kv: (-kv[1], kv[0]))
+        hops = pick.new_by_hop
+        lit_words = f"lights {sum(hops):,} new users"
+        if len(hops) > 1:
+            lit_words += (
+                " ("
+                + ", ".join(
+                    f"{c:,} at {h} hop{'s' if h > 1 else ''}" for h, c in enumerate(hops) if h and c
+                )
+                + ")"
+            )
+        lit_words += f" in {len(touched)} communit{'y' if len(touched) == 1 else 'ies'}"
+        facts = (
+            f"{int(metrics['invites'][u]):,} invites, reach {int(metrics['reach'][u]):,}, "
+            f"{int(metrics['converted_invites'][u]):,} conversions"
+        )
+        if params.strategy == "coverage":
+            reason = f"{lit_words}; {facts}"
+        elif params.strategy == "influence":
+            reason = f"{more}; {facts}"
+        else:
+            reason = f"KOC score {metrics['koc_score'][u]:.1f}; {facts}; {lit_words}"
+        rows.append(
+            KocRow(
+                rank=rank,
+                user_id=ids[u].as_py(),
+                gain=round(float(gain), 3),
+                coverage_share=round(pick.coverage / max(n, 1), 6),
+                lit_share=round(pick.lit / max(n, 1), 6),
+                communities=[c for c, _ in touched[:5]],
+                reason=reason,
+                koc_score=round(float(metrics["koc_score"][u]), 3),
+                invites=int(metrics["invites"][u]),
+                effective_invites=int(metrics["effective_invites"][u]),
+                reach=int(metrics["reach"][u]),
+                conversions=int(metrics["converted_invites"][u]),
+                gmv=round(float(metrics["gmv"][u]), 2),
+                community=int(metrics["community"][u]),
+                quota_spill=pick.quota_spill,
+            )
+        )
+    return rows
+
+
+_SNAPSHOT_COLUMNS = {
+    "flagged": False,
+    "community": -1,
+    "koc_score": 0.0,
+    "invites": 0,
+    "effective_invites": 0,
+    "reach": 0,
+    "converted_invites": 0,
+    "gmv": 0.0,
+}
+
+
+def _snapshot_columns(snapshot: SavedSnapshot, ids: pa.Array) -> dict[str, np.ndarray]:
+    """Snapshot columns lined up with the graph's users (defaults for users
+    the snapshot has not seen; they get a community of their own)."""
+    users = snapshot.users
+    where = (
+        pc.index_in(ids, value_set=users["id"].combine_chunks()).fill_null(-1).to_numpy()
+    ).astype(np.int64)
+    known = where >= 0
+    at = np.maximum(where, 0)
+    out = {}
+    for name, default in _SNAPSHOT_COLUMNS.items():
+        if name not in users.column_names:
+            values = np.full(len(users), default)
+        else:
+            values = users[name].to_numpy(zero_copy_only=False)
+        out[name] = np.where(known, values[at] if len(values) else default, default)
+    unseen = np.flatnonzero(out["community"] < 0)
+    start = int(out["community"].max(initial=-1)) + 1
+    out["community"] = out["community"].astype(np.int64)
+    out["community"][unseen] = start + np.arange(len(unseen))
+    out["flagged"] = out["flagged"].astype(bool)
+    return out
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None

@@ -1,0 +1,214 @@
+"""Fraud screening rules on hand-built graphs, and end to end on a generated
+campaign against its planted farms."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from graph.analysis.fraud import FraudRules, screen_fraud
+from graph.analysis.snapshot import AnalysisParams, analyze
+from loaders.generator import generate_campaign, write_campaign
+
+NO_EDGES = np.empty(0, np.int64)
+MINUTE = 60_000_000
+
+
+def screen(
+    parent,
+    *,
+    at=None,
+    ties=(NO_EDGES, NO_EDGES),
+    converted=None,
+    churned=None,
+    devices=(NO_EDGES, NO_EDGES),
+    **rules,
+):
+    parent = np.asarray(parent, np.int64)
+    n = len(parent)
+    at = np.asarray(at if at is not None else np.arange(n) * 1000 * MINUTE, np.int64)
+    return screen_fraud(
+        parent,
+        at,
+        np.asarray(ties[0], np.int64),
+        np.asarray(ties[1], np.int64),
+        np.zeros(n, bool) if converted is None else np.asarray(converted, bool),
+        np.zeros(n, bool) if churned is None else np.asarray(churned, bool),
+        np.asarray(devices[0], np.int64),
+        np.asarray(devices[1], np.int64),
+        FraudRules(**rules),
+    )
+
+
+def rules_of(screening) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for f in screening.flags:
+        out.setdefault(f.user, set()).add(f.rule)
+    return out
+
+
+def test_burst_needs_enough_joins_inside_the_window():
+    # 0 refers 1..6; joins 1..5 arrive a minute apart, 6 a day later.
+    at = [0, 1, 2, 3, 4, 5, 1440]
+    parent = [-1, 0, 0, 0, 0, 0, 0]
+    hit = screen(parent, at=np.array(at) * MINUTE, burst_joins=5, burst_minutes=4)
+    assert rules_of(hit) == {0: {"burst"}, **{i: {"burst_invitee"} for i in range(1, 6)}}
+    burst = next(f for f in hit.flags if f.rule == "burst")
+    assert burst.evidence["joins"] == 5 and burst.evidence["minutes"] == 4.0
+    # One minute narrower and the five no longer fit.
+    assert not screen(parent, at=np.array(at) * MINUTE, burst_joins=5, burst_minutes=3).flags
+
+
+def test_shared_devices_flag_crowded_devices_and_referrer_lookalikes():
+    parent = [-1, 0, 0, 0, -1, 4]
+    # Users 1, 2, 3 joined on device 7; user 5 on its referrer 4's device 9.
+    devices = ([1, 2, 3, 4, 5, 0], [7, 7, 7, 9, 9, 8])
+    hit = screen(parent, devices=devices, device_users=3, min_invitees=3, device_share=1.0)
+    assert rules_of(hit) == {u: {"shared_device"} for u in (0, 1, 2, 3, 4, 5)}
+    by_user = {f.user: f for f in hit.flags}
+    assert by_user[5].evidence["shared_with_referrer"] is True
+    assert "3 of 3 invitees" in by_user[0].reason
+    # Two users on one device is not a crowd; nobody shares with a referrer.
+    calm = screen([-1, -1, -1], devices=([0, 1], [3, 3]), device_users=3)
+    assert not calm.flags
+
+
+def test_dead_invitees_need_never_acting_and_churned_invitees():
+    parent = [-1] + [0] * 8 + [1]
+    churned = [False] + [True] * 5 + [False] * 4
+    hit = screen(parent, churned=churned, min_invitees=8, dead_share=0.8, churn_share=0.5)
+    flags = rules_of(hit)
+    # 7 of 8 never acted (user 1 referred user 9), 5 churned.
+    assert flags[0] == {"dead_invitees"}
+    assert {u for u, r in flags.items() if "dead_invitee" in r} == {2, 3, 4, 5}
+    # User 1 churned but acted; it is not a dead invitee.
+    assert 1 not in flags
+    # Conversions make invitees alive.
+    bought = [False] + [True] * 4 + [False] * 5
+    assert not screen(parent, churned=churned, converted=bought).flags
+
+
+def test_rings_are_closed_loops_of_enough_users():
+    # 0 -> 1 -> 2 -> 0 (a loop of three), 3 <-> 4 (mutual invites), 5 -> 6 plain.
+    parent = [-1, 0, 1, -1, -1, -1, 5]
+    ties = ([2, 3, 4], [0, 4, 3])
+    hit = screen(parent, ties=ties, ring_users=3)
+    assert rules_of(hit) == {0: {"ring"}, 1: {"ring"}, 2: {"ring"}}
+    hit2 = screen(parent, ties=ties, ring_users=2)
+    assert set(rules_of(hit2)) == {0, 1, 2, 3, 4}
+    # Compare with networkx: users in strongly connected groups of 2+.
+    g = nx.DiGraph([(p, c) for c, p in enumerate(parent) if p >= 0] + list(zip(*ties, strict=True)))
+    looped = {u for comp in nx.strongly_connected_components(g) if len(comp) > 1 for u in comp}
+    assert set(rules_of(hit2)) == looped
+
+
+def test_chains_are_long_runs_of_single_referrals():
+    # 0 -> 1 -> ... -> 9 (nine referrals, each user refers one), and 0 also
+    # nothing else; 10 -> 11, 10 -> 12 is bushy.
+    parent = [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, -1, 10, 10]
+    hit = screen(parent, chain_length=9)
+    assert rules_of(hit) == {u: {"chain"} for u in range(10)}
+    assert {f.evidence["chain_referrals"] for f in hit.flags} == {9}
+    assert not screen(parent, chain_length=10).flags
+    # A fork in the middle breaks the run into two short ones.
+    forked = [*parent, 4]
+    assert not screen(forked, chain_length=5).flags
+
+
+def test_risk_combines_rule_weights():
+    # 0 refers 1 and 2 a minute apart (a burst of two); 1 -> 3 -> 4 -> 5 is a chain.
+    parent = [-1, 0, 0, 1, 3, 4]
+    at = np.array([0, 1, 2, 500, 1000, 1500]) * MINUTE
+    hit = screen(
+        parent,
+        at=at,
+        chain_length=3,
+        burst_joins=2,
+        burst_minutes=5,
+        weights={"chain": 0.5, "burst_invitee": 0.6},
+    )
+    flags = rules_of(hit)
+    assert flags[1] == {"chain", "burst_invitee"}
+    assert hit.risk[1] == pytest.approx(100 * (1 - 0.5 * 0.4))
+    assert flags[0] == {"burst"}
+    assert hit.risk[0] == pytest.approx(70.0)  # the default burst weight
+    assert hit.risk[2] == pytest.approx(60.0) and hit.risk[5] == pytest.approx(50.0)
+
+
+def test_rules_validate_thresholds():
+    with pytest.raises(ValueError, match="burst_joins"):
+        FraudRules(burst_joins=1)
+    with pytest.raises(ValueError, match="dead_share"):
+        FraudRules(dead_share=1.5)
+    with pytest.raises(ValueError, match="unknown fraud rules: velocity"):
+        FraudRules(weights={"velocity": 0.5})
+    assert FraudRules(weights={"burst": 0.9}).weights["ring"] == 0.5  # the rest keep defaults
+
+
+@pytest.fixture
+def farm_store(tmp_path, store, ingest):
+    events, truth = generate_campaign(users=8000, seed=11)
+    path = tmp_path / "campaign.parquet"
+    write_campaign(events, truth, path, "parquet")
+    ingest(path)
+    return store, truth
+
+
+def test_planted_farms_are_flagged_and_their_invitees_not_effective(farm_store):
+    store, truth = farm_store
+    snapshot = analyze(store)
+    users = {r["id"]: r for r in snapshot.users.to_pylist()}
+    farm = set(truth.farm_accounts)
+    flagged = {u for u, r in users.items() if r["flagged"]}
+    assert farm <= flagged
+    assert len(flagged - farm) <= 0.05 * len(flagged)
+    for f in truth.farms:
+        farmer = users[f["farmer"]]
+        fake = sum(1 for a in f["accounts"] if users[a]["flagged"])
+        assert farmer["fraudulent_invites"] >= min(fake, farmer["invites"]) - 1
+        assert farmer["effective_invites"] <= farmer["invites"] - farmer["fraudulent_invites"]
+    flags = snapshot.flags.to_pylist()
+    assert {f["user_id"] for f in flags} == flagged
+    assert all(json.loads(f["evidence"]) and f["reason"] for f in flags)
+    # Flag rules per user agree with the flags table.
+    for uid in list(flagged)[:50]:
+        mine = sorted(f["rule"] for f in flags if f["user_id"] == uid)
+        assert sorted(users[uid]["flag_rules"].split(",")) == mine
+
+
+def test_approval_restores_effective_invites(farm_store):
+    store, truth = farm_store
+    before = analyze(store)
+    store.save_snapshot(before.to_saved())
+    farm = truth.farms[0]
+    for account in farm["accounts"]:
+        store.record_review(account, "approved", "checked: real people", "tester")
+    after = analyze(store)
+    row = {r["id"]: r for r in after.users.to_pylist()}[farm["farmer"]]
+    assert row["fraudulent_invites"] == 0
+    assert row["effective_invites"] == row["invites"] - row["churned_invites"]
+    # Approval does not unflag: the flags stay, the judgement changes.
+    flagged = pa.compute.sum(after.users["flagged"]).as_py()
+    assert flagged == pa.compute.sum(before.users["flagged"]).as_py()
+
+
+def test_thresholds_come_from_params(farm_store):
+    store, _ = farm_store
+    strict = analyze(
+        store,
+        AnalysisParams(
+            fraud=FraudRules(
+                burst_joins=1000,
+                device_users=1000,
+                min_invitees=1000,
+                ring_users=1000,
+                chain_length=1000,
+            )
+        ),
+    )
+    assert not strict.flags.num_rows
+    assert not any(strict.users["flagged"].to_pylist())
