@@ -22,6 +22,8 @@ demo: $(STAMP)
 	$(BIN)/koc stats
 	$(BIN)/koc analyze
 	$(BIN)/koc top --by effective_invites --limit 10
+	$(BIN)/koc kocs --k 10
+	$(BIN)/koc flags --limit 10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,6 +34,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/kocs.py
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) data bench/out .pytest_cache .ruff_cache .hypothesis

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -473,12 +473,37 @@ class EmbeddedStore:
                 )
                 if not self._has_table(table):
                     con.from_arrow(tagged.slice(0, 0)).create(table)
+                else:
+                    tagged = self._fit_to_table(table, tagged)
                 for part in _row_group_aligned([tagged]):
                     con.from_arrow(part).insert_into(table)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def _fit_to_table(self, table: str, rows: pa.Table) -> pa.Table:
+        """Rows in the stored table's column order. Snapshots saved by an older
+        version lack newer columns: those are added (older rows read null),
+        and columns the new rows lack are filled with nulls."""
+        con = self._con
+        have = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        empty = con.from_arrow(rows.slice(0, 0))
+        for name, kind in zip(empty.columns, empty.types, strict=True):
+            if name not in have:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+                have.append(name)
+        types = dict(
+            zip(have, [r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()], strict=True)
+        )
+        columns = []
+        for name in have:
+            if name in rows.column_names:
+                columns.append(rows[name])
+            else:
+                missing = con.sql(f"SELECT NULL::{types[name]} AS x").to_arrow_table()["x"].type
+                columns.append(pa.nulls(rows.num_rows, missing))
+        return pa.table(columns, names=have)
 
     def latest_snapshot(self) -> SavedSnapshot | None:
         if not self._has_table("snapshots"):
@@ -524,7 +549,13 @@ class EmbeddedStore:
             raise StoreError(f"review status must be approved or declined, not {status!r}")
         if not self._scalar("SELECT count(*) FROM users WHERE id = ?", [user_id]):
             raise UserNotFoundError(f"no user {user_id!r} in store {self.path}")
-        review = Review(user_id, status, note, reviewer, datetime.now(UTC))
+        # Decisions on one user get strictly increasing times, so the latest
+        # is well defined even for two within a microsecond.
+        last = self._scalar("SELECT max(reviewed_at) FROM reviews WHERE user_id = ?", [user_id])
+        now = datetime.now(UTC)
+        if last is not None and now <= last:
+            now = last + timedelta(microseconds=1)
+        review = Review(user_id, status, note, reviewer, now)
         self._con.execute(
             "INSERT INTO reviews VALUES (?, ?, ?, ?, ?)",
             [user_id, status, note, reviewer, review.reviewed_at],

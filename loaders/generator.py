@@ -141,10 +141,25 @@ _TYPES = np.array(["invite", "join", "convert", "churn"])
 INVITE, JOIN, CONVERT, CHURN = 0, 1, 2, 3
 
 
-def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]:
-    """Events of a synthetic campaign with about `users` joined users."""
+def generate_campaign(
+    users: int,
+    seed: int = 0,
+    *,
+    farm_minutes: float = 10.0,
+    farm_devices: int = 3,
+    farm_churn: float = 0.7,
+) -> tuple[pa.Table, GroundTruth]:
+    """Events of a synthetic campaign with about `users` joined users.
+
+    The farm options make the planted farms harder to see (for measuring the
+    fraud rules, never for fitting them): the minutes a burst of fake joins is
+    spread over, the devices each farm's accounts share, and the share of its
+    accounts that churn."""
     if users < 50:
         raise ValueError("--users must be at least 50")
+    if farm_minutes <= 0 or farm_devices < 1 or not 0 <= farm_churn <= 1:
+        raise ValueError("farm options: minutes > 0, devices >= 1, churn in [0, 1]")
+    stride = max(10, farm_devices)  # device and IP codes reserved per farm
     rng = np.random.default_rng(seed)
     span = SPAN_DAYS * 86400
     n = users
@@ -279,14 +294,14 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
         next_code += size
         t0 = int(join_at[farmer]) + int(rng.integers(3600, 10 * 86400))
         camp = np.int8(rng.integers(0, len(CAMPAIGNS) - 1))
-        devices = -(1 + f * 10 + rng.integers(0, 3, size))  # a handful of shared devices
-        ips = -(1 + f * 10 + rng.integers(0, 2, size))
+        devices = -(1 + f * stride + rng.integers(0, farm_devices, size))  # shared devices
+        ips = -(1 + f * stride + rng.integers(0, 2, size))
         if kind == "chain":
             inviters = np.concatenate([[farmer], accounts[:-1]])
             at = t0 + np.cumsum(rng.integers(60, 900, size))
         else:
             inviters = np.full(size, farmer)
-            at = t0 + np.sort(rng.integers(0, 600, size))  # all within ten minutes
+            at = t0 + np.sort(rng.integers(0, int(farm_minutes * 60), size))  # one burst
         ev.add(
             type=JOIN,
             inviter=inviters,
@@ -308,7 +323,7 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
                 device=devices,
                 ip=ips,
             )
-        quit_ = accounts[rng.random(size) < 0.7]
+        quit_ = accounts[rng.random(size) < farm_churn]
         ev.add(
             type=CHURN,
             invitee=quit_,
@@ -346,7 +361,7 @@ def generate_campaign(users: int, seed: int = 0) -> tuple[pa.Table, GroundTruth]
     dev = cols["device"]
     device_ids = pc.take(
         pc.binary_join_element_wise(
-            "dv", _id_strings(np.arange(next_code + 10 * n_farms + 10), seed + 1, b""), ""
+            "dv", _id_strings(np.arange(next_code + stride * n_farms + 10), seed + 1, b""), ""
         ),
         pa.array(np.where(dev >= 0, dev, np.where(dev == _NONE, 0, next_code - dev))),
     )

@@ -7,7 +7,8 @@ The rules, over one analysis window (thresholds in `FraudRules`):
   within `burst_minutes`. Flags the referrer and every invitee credited inside
   such a burst (`burst_invitee`).
 - `shared_device`: a device on the join events of at least
-  `device_users` distinct users flags each of them; an invitee joining on a
+  `device_users` distinct users (and at most `device_placeholder_users`:
+  more is a placeholder id from the export) flags each of them; an invitee joining on a
   device the referrer itself joined on flags both. A referrer with at least
   `min_invitees` invitees of whom at least `device_share` are flagged this way
   is flagged too.
@@ -53,7 +54,6 @@ import pyarrow as pa
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from graph.analysis.referral import children_index
 from graph.analysis.tiegraph import distinct
 
 DEFAULT_RULE_WEIGHTS = {
@@ -84,6 +84,9 @@ class FraudRules:
     burst_joins: int = 10
     burst_minutes: float = 10.0
     device_users: int = 3
+    # A device id on more joins than this is a placeholder ("unknown",
+    # "000000") from the export, not a phone: it is ignored.
+    device_placeholder_users: int = 1000
     device_share: float = 0.5
     min_invitees: int = 8
     dead_share: float = 0.8
@@ -95,12 +98,15 @@ class FraudRules:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", {**DEFAULT_RULE_WEIGHTS, **self.weights})
-        for name in ("burst_joins", "device_users", "min_invitees", "ring_users", "chain_length"):
+        names = ("burst_joins", "device_users", "min_invitees", "ring_users", "chain_length")
+        for name in names:
             if getattr(self, name) < 2:
                 raise ValueError(f"fraud rule {name} must be at least 2")
         for name in ("device_share", "dead_share", "churn_share"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"fraud rule {name} must be in (0, 1]")
+        if self.device_placeholder_users <= self.device_users:
+            raise ValueError("fraud rule device_placeholder_users must exceed device_users")
         if self.burst_minutes <= 0:
             raise ValueError("fraud rule burst_minutes must be positive")
         unknown = set(self.weights) - set(RULES)
@@ -168,6 +174,9 @@ def _bursts(
 ) -> list[Flag]:
     # Children sorted by (referrer, time): a burst starts at i when the child
     # burst_joins - 1 places later has the same referrer and is close enough.
+    # Only referrers with that many invites can burst.
+    invites = np.bincount(parent[child], minlength=len(parent))
+    child = child[invites[parent[child]] >= rules.burst_joins]
     order = child[np.lexsort((at_us[child], parent[child]))]
     m, span = len(order), rules.burst_joins - 1
     if m <= span:
@@ -232,6 +241,8 @@ def _shared_devices(
     pairs = distinct(device_user.astype(np.int64) * d + device_code)
     users, codes = pairs // d, pairs % d
     per_device = np.bincount(codes, minlength=d)
+    real = per_device[codes] <= rules.device_placeholder_users
+    pairs, users, codes = pairs[real], users[real], codes[real]
     crowded = per_device[codes] >= rules.device_users
 
     # An invitee on a device its referrer joined on.
@@ -369,9 +380,10 @@ def _chains(parent: np.ndarray, invites: np.ndarray, rules: FraudRules) -> list[
     # while users stay thin; its length counts referrals (edges).
     n = len(parent)
     thin = invites == 1
-    offsets, kids = children_index(parent)
+    child = np.flatnonzero(parent >= 0)
+    only_child = child[thin[parent[child]]]
     only = np.full(n, -1, np.int64)
-    only[thin] = kids[offsets[:-1][thin]]
+    only[parent[only_child]] = only_child
     # Heads: thin users whose referrer is not thin (or who have none).
     head = np.flatnonzero(thin & ((parent < 0) | ~thin[np.maximum(parent, 0)]))
     flags = []

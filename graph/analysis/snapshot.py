@@ -263,10 +263,13 @@ def _users_table(graph: TieGraph, metrics: dict[str, np.ndarray]) -> pa.Table:
 
 def _flag_rules(n: int, screening: Screening) -> pa.Array:
     """Per user, the rules that flagged it, comma-separated (null if none)."""
-    rules = np.full(n, None, object)
+    rules: dict[int, str] = {}
     for f in screening.flags:
-        rules[f.user] = f.rule if rules[f.user] is None else f"{rules[f.user]},{f.rule}"
-    return pa.array(rules, pa.string())
+        rules[f.user] = f"{rules[f.user]},{f.rule}" if f.user in rules else f.rule
+    # Few users are flagged: take from their strings, the rest point at a null.
+    slot = np.full(n, len(rules), np.int64)
+    slot[list(rules)] = np.arange(len(rules))
+    return pc.take(pa.array([*rules.values(), None], pa.string()), pa.array(slot))
 
 
 def _screen(graph: TieGraph, tables, rules: FraudRules) -> Screening:

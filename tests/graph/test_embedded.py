@@ -259,3 +259,24 @@ def test_stats(tmp_path, store, ingest):
     assert s.campaign_names == ["618", "spring"]
     assert s.first_event_at.isoformat() == "2024-05-01T00:00:00+00:00"
     assert s.last_event_at.isoformat() == "2024-05-03T04:00:00+00:00"
+
+
+def test_a_snapshot_saves_into_a_store_written_by_an_older_version(tmp_path, store, ingest):
+    from graph.analysis.snapshot import analyze
+
+    ingest(write_csv(tmp_path / "e.csv", [["", "join", "a", "b", "2024-05-01 12:00:00", "", ""]]))
+    old = analyze(store).to_saved()
+    # An older version saved fewer user columns and no flags table.
+    old.users = old.users.drop_columns(["risk", "flag_rules"])
+    old.flags = old.flags.slice(0, 0)
+    store.save_snapshot(old)
+    store.connection.execute("DROP TABLE snapshot_flags")
+    new = analyze(store)
+    store.save_snapshot(new.to_saved())
+    latest = store.latest_snapshot()
+    assert latest.id == new.id
+    assert latest.users.select(new.users.column_names).equals(new.users)
+    rows = store.connection.execute(
+        "SELECT risk FROM snapshot_users WHERE snapshot_id = ?", [old.id]
+    ).fetchall()
+    assert rows and all(r[0] is None for r in rows)

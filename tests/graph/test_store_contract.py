@@ -117,3 +117,29 @@ def test_top_referrers_by_live_counts(loaded):
     expected = sorted(referrers, key=lambda d: (-d[1], d[0]))[:5]
     assert [(r["id"], r["invites"]) for r in top] == expected
     assert all(r["invites"] >= r["effective_invites"] >= 0 for r in top)
+
+
+def test_devices_shared_by_several_users(loaded):
+    store, events, _ = loaded
+    users_by_device: dict[str, set[str]] = {}
+    for r in events.to_pylist():
+        if r["type"] == "join" and r["device_id"]:
+            users_by_device.setdefault(r["device_id"], set()).add(r["invitee_id"])
+    expected = {(u, d) for d, users in users_by_device.items() if len(users) > 1 for u in users}
+    got = {(r["user_id"], r["device_id"]) for r in store.read_graph(Window()).devices.to_pylist()}
+    assert got == expected and got  # the generated farms share devices
+
+
+def test_reviews_keep_the_latest_decision_per_user(loaded):
+    store, events, _ = loaded
+    someone, other = events["invitee_id"][0].as_py(), events["invitee_id"][1].as_py()
+    assert store.reviews().num_rows == 0
+    store.record_review(someone, "approved", "looks fine", "ops-li")
+    store.record_review(other, "declined", "farm", "ops-li")
+    store.record_review(someone, "declined", "second look: farm", "ops-wang")
+    rows = {r["user_id"]: r for r in store.reviews().to_pylist()}
+    assert set(rows) == {someone, other}
+    assert rows[someone]["status"] == "declined" and rows[someone]["reviewer"] == "ops-wang"
+    assert rows[someone]["note"] == "second look: farm"
+    with pytest.raises(UserNotFoundError):
+        store.record_review("nobody-at-all", "approved", "x", "ops")

@@ -204,6 +204,7 @@ def test_thresholds_come_from_params(farm_store):
             fraud=FraudRules(
                 burst_joins=1000,
                 device_users=1000,
+                device_placeholder_users=2000,
                 min_invitees=1000,
                 ring_users=1000,
                 chain_length=1000,
@@ -212,3 +213,12 @@ def test_thresholds_come_from_params(farm_store):
     )
     assert not strict.flags.num_rows
     assert not any(strict.users["flagged"].to_pylist())
+
+
+def test_placeholder_device_ids_are_ignored():
+    # 12 users all "joined" on one device id: an export placeholder, not a farm.
+    devices = (list(range(12)), [0] * 12)
+    assert not screen([-1] * 12, devices=devices, device_placeholder_users=10).flags
+    assert len(screen([-1] * 12, devices=devices, device_placeholder_users=12).flags) == 12
+    with pytest.raises(ValueError, match="device_placeholder_users"):
+        FraudRules(device_users=5, device_placeholder_users=5)
