@@ -261,7 +261,15 @@ def _top_scores(
     return chosen + rest[: params.k - len(chosen)]
 
 
-def _rows(graph, metrics, picks, gains, extra, params, n) -> list[KocRow]:
+def _rows(
+    graph: TieGraph,
+    metrics: dict[str, np.ndarray],
+    picks: list[Pick],
+    gains: list[float],
+    extra: list[str],
+    params: KocParams,
+    n: int,
+) -> list[KocRow]:
     rows = []
     ids = graph.ids
     for rank, (pick, gain, more) in enumerate(zip(picks, gains, extra, strict=True), start=1):
