@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from rich.table import Table
 from api.settings import Settings, get_settings
 from graph.analysis.backtest import backtest as run_backtest
 from graph.analysis.bridging import SAMPLES
-from graph.analysis.kocs import STRATEGIES, KocParams, SnapshotMissingError, choose_kocs
+from graph.analysis.kocs import STRATEGIES, KocParams, choose_kocs
 from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.snapshot import analyze as run_analysis
@@ -354,10 +354,7 @@ def analyze(
             raise _fail(str(exc)) from None
         the_store = _store(settings, store)
         try:
-            show = not json_ and sys.stderr.isatty()
-            with (
-                err.status("reading the graph", spinner="dots") if show else nullcontext() as status
-            ):
+            with _spinner("reading the graph", quiet=json_) as status:
 
                 def progress(stage: str) -> None:
                     if status is not None:
@@ -541,8 +538,6 @@ def kocs(
         try:
             with _spinner(f"picking {k} KOCs ({strategy})", quiet=json_):
                 chosen = choose_kocs(the_store, the_store.latest_snapshot(), params)
-        except SnapshotMissingError as exc:
-            raise _fail(str(exc)) from None
         finally:
             the_store.close()
     if json_:

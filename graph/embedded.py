@@ -385,14 +385,13 @@ class EmbeddedStore:
         if not self._has_table("snapshot_flags"):
             return "SELECT NULL::VARCHAR AS user_id WHERE false"
         approved = (
-            """AND user_id NOT IN (SELECT user_id FROM reviews GROUP BY user_id
-                                   HAVING arg_max(status, reviewed_at) = 'approved')"""
+            f"""AND user_id NOT IN (SELECT user_id FROM ({_CURRENT_REVIEWS})
+                                    WHERE status = 'approved')"""
             if self._has_table("reviews")
             else ""
         )
         return f"""SELECT DISTINCT user_id FROM snapshot_flags
-                   WHERE snapshot_id = (SELECT id FROM snapshots
-                                        ORDER BY computed_at DESC, id LIMIT 1) {approved}"""
+                   WHERE snapshot_id = (SELECT id FROM snapshots {_LATEST}) {approved}"""
 
     def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
         if hops < 0 or limit < 1:
@@ -492,25 +491,18 @@ class EmbeddedStore:
         for name, kind in zip(empty.columns, empty.types, strict=True):
             if name not in have:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
-                have.append(name)
-        types = dict(
-            zip(have, [r[1] for r in con.execute(f"DESCRIBE {table}").fetchall()], strict=True)
-        )
-        columns = []
-        for name in have:
-            if name in rows.column_names:
-                columns.append(rows[name])
-            else:
-                missing = con.sql(f"SELECT NULL::{types[name]} AS x").to_arrow_table()["x"].type
-                columns.append(pa.nulls(rows.num_rows, missing))
-        return pa.table(columns, names=have)
+        stored = con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
+        columns = [
+            rows[f.name] if f.name in rows.column_names else pa.nulls(rows.num_rows, f.type)
+            for f in stored
+        ]
+        return pa.table(columns, names=stored.names)
 
     def latest_snapshot(self) -> SavedSnapshot | None:
         if not self._has_table("snapshots"):
             return None
         rows = self._con.execute(
-            """SELECT id, computed_at::VARCHAR, watermark, params, summary FROM snapshots
-               ORDER BY computed_at DESC, id LIMIT 1"""
+            f"SELECT id, computed_at::VARCHAR, watermark, params, summary FROM snapshots {_LATEST}"
         ).fetchall()
         if not rows:
             return None
@@ -573,12 +565,7 @@ class EmbeddedStore:
                     "reviewed_at": pa.array([], pa.timestamp("us", tz="UTC")),
                 }
             )
-        return self._con.sql(
-            """SELECT user_id, arg_max(status, reviewed_at) AS status,
-                   arg_max(note, reviewed_at) AS note, arg_max(reviewer, reviewed_at) AS reviewer,
-                   max(reviewed_at) AS reviewed_at
-               FROM reviews GROUP BY user_id ORDER BY user_id"""
-        ).to_arrow_table()
+        return self._con.sql(f"{_CURRENT_REVIEWS} ORDER BY user_id").to_arrow_table()
 
     def _has_table(self, name: str) -> bool:
         return bool(
@@ -617,6 +604,16 @@ class EmbeddedStore:
             batches=one("SELECT count(*) FROM batches"),
         )
 
+
+# The latest snapshot: what the API serves and what judges fraud.
+_LATEST = "ORDER BY computed_at DESC, id LIMIT 1"
+# The current decision per user: its latest review (times are strictly
+# increasing per user, see record_review).
+_CURRENT_REVIEWS = """
+    SELECT user_id, arg_max(status, reviewed_at) AS status, arg_max(note, reviewed_at) AS note,
+        arg_max(reviewer, reviewed_at) AS reviewer, max(reviewed_at) AS reviewed_at
+    FROM reviews GROUP BY user_id
+"""
 
 # Every tie seen from both ends: (one, other) for REFERRED and INVITED.
 _TIES_SQL = """

@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.kocs import STRATEGIES, KocParams, choose_kocs
-from graph.analysis.referral import in_subtrees
+from graph.analysis.kocs import STRATEGIES, KocParams, choose_kocs, snapshot_graph
+from graph.analysis.referral import Subtrees
 from graph.analysis.snapshot import AnalysisParams, analyze
 from graph.analysis.tiegraph import TieGraph
 from graph.store import Store, Window
@@ -114,20 +114,24 @@ def backtest(
     future_top = set(ranked[:k][counts[ranked[:k]] > 0].tolist())
     result.future_top_k = len(future_top)
 
+    trees = Subtrees(graph.parent)
+
     def measure(name: str, kind: str, chosen_ids: list[str], seconds: float) -> BacktestRow:
         where = pc.index_in(pa.array(chosen_ids, pa.string()), value_set=graph.ids)
         chosen = where.drop_null().to_numpy().astype(np.int64)
         roots = np.zeros(graph.n, bool)
         roots[chosen] = True
-        inside = in_subtrees(graph.parent, roots)
+        inside = trees.containing(roots)
         share = float(inside[new_referrers].mean()) if new_referrers.size else 0.0
         hits = len(future_top & set(chosen.tolist()))
         return BacktestRow(name, kind, len(chosen_ids), share, hits / k, round(seconds, 3))
 
+    # The picks' graph is read once for every strategy.
+    prepared = snapshot_graph(store, saved) if strategies else None
     for strategy in strategies:
         say(f"picking with {strategy}")
         started = time.perf_counter()
-        kocs = choose_kocs(store, saved, KocParams(k=k, strategy=strategy, seed=seed))
+        kocs = choose_kocs(store, saved, KocParams(k=k, strategy=strategy, seed=seed), prepared)
         result.notes += [f"{strategy}: {note}" for note in kocs.notes]
         result.rows.append(
             measure(

@@ -46,7 +46,6 @@ Example: a referrer credited with five joins in two minutes::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,9 +121,6 @@ class Flag:
     rule: str
     reason: str  # one line, in words
     evidence: dict  # the numbers behind the reason
-
-    def evidence_json(self) -> str:
-        return json.dumps(self.evidence, ensure_ascii=False, sort_keys=True)
 
 
 @dataclass

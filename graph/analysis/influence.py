@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graph.analysis.searchlight import quotas
-from graph.analysis.tiegraph import distinct
+from graph.analysis.tiegraph import concat_ranges, distinct
 
 SMOOTHING = 5.0
 
@@ -110,14 +110,9 @@ class _Csr:
 
     def expand(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which frontier entry, tie index) for every tie of the given nodes."""
-        starts, ends = self.ptr[nodes], self.ptr[nodes + 1]
-        lengths = ends - starts
-        owner = np.repeat(np.arange(len(nodes)), lengths)
-        total = int(lengths.sum())
-        if total == 0:
-            return owner, np.empty(0, np.int64)
-        index = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        return owner, index
+        starts = self.ptr[nodes]
+        lengths = self.ptr[nodes + 1] - starts
+        return np.repeat(np.arange(len(nodes)), lengths), concat_ranges(starts, lengths)
 
 
 def _spread_from(
@@ -205,11 +200,7 @@ class _RRSets:
             seeds.append(u)
             gains.append(len(fresh))
             if fresh.size:
-                lengths = set_ptr[fresh + 1] - set_ptr[fresh]
-                members = nodes[
-                    np.repeat(set_ptr[fresh] - np.cumsum(lengths) + lengths, lengths)
-                    + np.arange(int(lengths.sum()))
-                ]
+                members = nodes[concat_ranges(set_ptr[fresh], set_ptr[fresh + 1] - set_ptr[fresh])]
                 score -= np.bincount(members, minlength=self.n) * (score >= 0)
             score[u] = -1
         return seeds, gains

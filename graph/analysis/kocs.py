@@ -15,7 +15,6 @@ list. Every strategy reports the coverage its picks reach, so they compare.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -25,14 +24,15 @@ from graph.analysis.influence import edge_probabilities, influence_maximisation
 from graph.analysis.searchlight import (
     DEFAULT_HOP_WEIGHTS,
     Pick,
-    ball,
+    coverage_of,
     csr_from_edges,
     quotas,
     searchlight,
 )
-from graph.analysis.snapshot import approved_mask
+from graph.analysis.snapshot import AnalysisParams, approved_mask
 from graph.analysis.tiegraph import TieGraph
-from graph.store import SavedSnapshot, Store, Window
+from graph.store import SavedSnapshot, Store
+from loaders.errors import SearchlightError
 
 STRATEGIES = ("coverage", "influence", "score")
 QUOTAS = ("community",)
@@ -95,21 +95,29 @@ class KocList:
         return out
 
 
-class SnapshotMissingError(ValueError):
+class SnapshotMissingError(SearchlightError):
     """No analysis snapshot to choose from."""
 
 
-def choose_kocs(store: Store, snapshot: SavedSnapshot | None, params: KocParams) -> KocList:
+@dataclass
+class SnapshotGraph:
+    """The tie graph of a snapshot's window with the snapshot's columns lined
+    up to it: what every strategy chooses from. Built once, it serves many
+    choices (the backtest makes several)."""
+
+    snapshot: SavedSnapshot
+    graph: TieGraph
+    metrics: dict[str, np.ndarray]
+    indptr: np.ndarray  # undirected tie graph, CSR
+    indices: np.ndarray
+    notes: list[str]
+
+
+def snapshot_graph(store: Store, snapshot: SavedSnapshot | None) -> SnapshotGraph:
     if snapshot is None:
         raise SnapshotMissingError("no analysis yet: run koc analyze first")
-    window = Window(
-        _instant(snapshot.params.get("since")),
-        _instant(snapshot.params.get("until")),
-        tuple(snapshot.params.get("campaigns") or ()),
-    )
-    tables = store.read_graph(window)
+    tables = store.read_graph(AnalysisParams.from_json(snapshot.params).window)
     graph = TieGraph.from_tables(tables)
-    n = graph.n
     notes = []
     if tables.watermark != snapshot.watermark:
         notes.append(
@@ -117,7 +125,24 @@ def choose_kocs(store: Store, snapshot: SavedSnapshot | None, params: KocParams)
             f"{tables.watermark}: users new since then have no flags or community; "
             "run koc analyze"
         )
+    indptr, indices = csr_from_edges(graph.n, *graph.undirected_edges())
     metrics = _snapshot_columns(snapshot, graph.ids)
+    return SnapshotGraph(snapshot, graph, metrics, indptr, indices, notes)
+
+
+def choose_kocs(
+    store: Store,
+    snapshot: SavedSnapshot | None,
+    params: KocParams,
+    prepared: SnapshotGraph | None = None,
+) -> KocList:
+    """k KOCs by `params.strategy` from a snapshot (`prepared` saves reading
+    its graph again)."""
+    prepared = prepared or snapshot_graph(store, snapshot)
+    graph, metrics = prepared.graph, prepared.metrics
+    indptr, indices = prepared.indptr, prepared.indices
+    n = graph.n
+    notes = list(prepared.notes)
     approved = approved_mask(store, graph.ids)
     excluded = pc.is_in(graph.ids, value_set=pa.array(list(params.exclude), pa.string()))
     invites = np.bincount(graph.parent[graph.parent >= 0], minlength=n)
@@ -128,8 +153,6 @@ def choose_kocs(store: Store, snapshot: SavedSnapshot | None, params: KocParams)
         & ~excluded.to_numpy(zero_copy_only=False)
     )
     community = metrics["community"]
-    low, high = graph.undirected_edges()
-    indptr, indices = csr_from_edges(n, low, high)
 
     spread = None
     if params.strategy == "coverage":
@@ -192,51 +215,13 @@ def choose_kocs(store: Store, snapshot: SavedSnapshot | None, params: KocParams)
         )
     return KocList(
         params=params,
-        snapshot_id=snapshot.id,
+        snapshot_id=prepared.snapshot.id,
         users=n,
         eligible=int(eligible.sum()),
         rows=rows,
         spread=spread,
         notes=notes,
     )
-
-
-def coverage_of(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    chosen: list[int],
-    weights: tuple[float, ...],
-    community: np.ndarray,
-) -> list[Pick]:
-    """The coverage picks of a given order of users (gains as they are added)."""
-    n = len(indptr) - 1
-    cover = np.zeros(n)
-    stamp = np.full(n, -1, np.int64)
-    w = np.asarray(weights)
-    picks, total, lit = [], 0.0, 0
-    for s in chosen:
-        levels = ball(indptr, indices, s, len(weights) - 1, stamp)
-        reached = np.concatenate(levels)
-        hop = np.repeat(np.arange(len(levels)), [len(x) for x in levels])
-        before = cover[reached]
-        after = np.maximum(before, w[hop])
-        gain = float((after - before).sum())
-        cover[reached] = after
-        total += gain
-        newly = before == 0
-        lit += int(newly.sum())
-        labels, counts = np.unique(community[reached], return_counts=True)
-        picks.append(
-            Pick(
-                s,
-                gain,
-                total,
-                lit,
-                np.bincount(hop[newly], minlength=len(levels)).tolist(),
-                dict(zip(labels.tolist(), counts.tolist(), strict=True)),
-            )
-        )
-    return picks
 
 
 def _top_scores(
@@ -352,7 +337,3 @@ def _snapshot_columns(snapshot: SavedSnapshot, ids: pa.Array) -> dict[str, np.nd
     out["community"][unseen] = start + np.arange(len(unseen))
     out["flagged"] = out["flagged"].astype(bool)
     return out
-
-
-def _instant(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

@@ -30,7 +30,7 @@ from collections import deque
 
 import numpy as np
 
-from graph.analysis.tiegraph import distinct
+from graph.analysis.tiegraph import concat_ranges, distinct
 
 
 def referral_metrics(
@@ -79,13 +79,8 @@ def _levels(parent: np.ndarray) -> list[np.ndarray]:
     levels = []
     while frontier.size:
         levels.append(frontier)
-        starts, counts = offsets[frontier], offsets[frontier + 1] - offsets[frontier]
-        total = int(counts.sum())
-        if not total:
-            break
-        # positions starts[i] .. starts[i] + counts[i] - 1, for every i, flat
-        shift = np.repeat(starts - np.cumsum(counts) + counts, counts)
-        frontier = kids[shift + np.arange(total)]
+        starts = offsets[frontier]
+        frontier = kids[concat_ranges(starts, offsets[frontier + 1] - starts)]
     return levels
 
 
@@ -139,27 +134,37 @@ def _exact_for(nodes: np.ndarray, parent: np.ndarray, amount: np.ndarray, out: d
         out["gmv"][u] = float(amount[reached].sum())
 
 
-def in_subtrees(parent: np.ndarray, roots: np.ndarray) -> np.ndarray:
-    """Per user: it is one of `roots` (a bool mask) or reachable from one down
-    the REFERRED edges (a referral cycle is reached as a whole from a root on it).
+class Subtrees:
+    """Which users lie in the REFERRED subtrees of given roots. The levels are
+    computed once, so many root sets (the backtest's picks and random draws)
+    cost one pass each. A referral cycle is reached as a whole from a root on it.
 
-        >>> in_subtrees(np.array([-1, 0, 1, -1]), np.array([False, True, False, False])).tolist()
+        >>> trees = Subtrees(np.array([-1, 0, 1, -1]))
+        >>> trees.containing(np.array([False, True, False, False])).tolist()
         [False, True, True, False]
     """
-    marked = roots.copy()
-    on_cycle = _cycle_members(parent)
-    forest = parent.copy()
-    forest[on_cycle] = -1
-    if on_cycle.size:
-        offsets, kids = children_index(parent)
-        for u in on_cycle[marked[on_cycle]].tolist():
-            queue = deque([u])
-            while queue:
-                x = queue.popleft()
-                for y in kids[offsets[x] : offsets[x + 1]].tolist():
-                    if not marked[y]:
-                        marked[y] = True
-                        queue.append(y)
-    for level in _levels(forest)[1:]:
-        marked[level] |= marked[forest[level]]
-    return marked
+
+    def __init__(self, parent: np.ndarray) -> None:
+        self.parent = parent
+        self.on_cycle = _cycle_members(parent)
+        self.forest = parent.copy()
+        self.forest[self.on_cycle] = -1
+        self.levels = _levels(self.forest)[1:]
+        self.kids = children_index(parent) if self.on_cycle.size else None
+
+    def containing(self, roots: np.ndarray) -> np.ndarray:
+        """Per user: it is one of `roots` (a bool mask) or below one."""
+        marked = roots.copy()
+        if self.kids is not None:
+            offsets, kids = self.kids
+            for u in self.on_cycle[marked[self.on_cycle]].tolist():
+                queue = deque([u])
+                while queue:
+                    x = queue.popleft()
+                    for y in kids[offsets[x] : offsets[x + 1]].tolist():
+                        if not marked[y]:
+                            marked[y] = True
+                            queue.append(y)
+        for level in self.levels:
+            marked[level] |= marked[self.forest[level]]
+        return marked

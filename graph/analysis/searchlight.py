@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from graph.analysis.tiegraph import distinct
+from graph.analysis.tiegraph import concat_ranges, distinct
 
 DEFAULT_HOPS = 2
 DEFAULT_HOP_WEIGHTS = (1.0, 1.0, 0.5)
@@ -81,8 +81,8 @@ def ball(
             u = int(frontier[0])
             near = indices[indptr[u] : indptr[u + 1]]
         else:
-            starts, ends = indptr[frontier], indptr[frontier + 1]
-            near = indices[_ranges(starts, ends)]
+            starts = indptr[frontier]
+            near = indices[concat_ranges(starts, indptr[frontier + 1] - starts)]
         near = near[stamp[near] != token]
         near = distinct(near)
         stamp[near] = token
@@ -91,16 +91,6 @@ def ball(
     for level in levels:
         stamp[level] = -1
     return levels
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Concatenated aranges [starts[i], ends[i])."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.empty(0, np.int64)
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    return offsets + np.arange(total)
 
 
 def walk_bounds(indptr: np.ndarray, indices: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
@@ -128,6 +118,73 @@ def quotas(k: int, community: np.ndarray) -> dict[int, int]:
     return {c: int(q) for c, q in enumerate(base.tolist()) if q > 0}
 
 
+class _Light:
+    """The light cast so far: per user the best w(d) of any pick, and the
+    running totals each Pick reports."""
+
+    def __init__(
+        self,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        weights: tuple[float, ...],
+        community: np.ndarray | None,
+    ) -> None:
+        self.indptr, self.indices, self.community = indptr, indices, community
+        self.w = np.asarray(weights, np.float64)
+        n = len(indptr) - 1
+        self.cover = np.zeros(n)
+        self.stamp = np.full(n, -1, np.int64)
+        self.total, self.lit = 0.0, 0
+
+    def ball(self, s: int) -> list[np.ndarray]:
+        return ball(self.indptr, self.indices, s, len(self.w) - 1, self.stamp)
+
+    def gain(self, s: int) -> float:
+        """What adding s would add to the coverage now."""
+        cover, w = self.cover, self.w
+        return float(
+            sum(np.maximum(0.0, w[h] - cover[level]).sum() for h, level in enumerate(self.ball(s)))
+        )
+
+    def add(self, s: int, quota_spill: bool = False) -> Pick:
+        levels = self.ball(s)
+        reached = np.concatenate(levels)
+        hop = np.repeat(np.arange(len(levels)), [len(x) for x in levels])
+        before = self.cover[reached]
+        after = np.maximum(before, self.w[hop])
+        self.cover[reached] = after
+        gain = float((after - before).sum())
+        newly = before == 0
+        self.total += gain
+        self.lit += int(newly.sum())
+        touched: dict[int, int] = {}
+        if self.community is not None:
+            labels, counts = np.unique(self.community[reached], return_counts=True)
+            touched = dict(zip(labels.tolist(), counts.tolist(), strict=True))
+        return Pick(
+            user=s,
+            gain=gain,
+            coverage=self.total,
+            lit=self.lit,
+            new_by_hop=np.bincount(hop[newly], minlength=len(levels)).tolist(),
+            communities=touched,
+            quota_spill=quota_spill,
+        )
+
+
+def coverage_of(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    chosen: list[int],
+    weights: tuple[float, ...] = DEFAULT_HOP_WEIGHTS,
+    community: np.ndarray | None = None,
+) -> list[Pick]:
+    """The picks of users chosen some other way, in their order: what each
+    adds to the coverage, so other strategies compare with the searchlight's."""
+    light = _Light(indptr, indices, weights, community)
+    return [light.add(s) for s in chosen]
+
+
 def searchlight(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -148,11 +205,7 @@ def searchlight(
         raise ValueError("hop weights must be non-negative and not increase with distance")
     if quota and community is None:
         raise ValueError("a community quota needs community labels")
-    n = len(indptr) - 1
-    hops = len(weights) - 1
-    w = np.asarray(weights, np.float64)
-    cover = np.zeros(n)
-    stamp = np.full(n, -1, np.int64)
+    light = _Light(indptr, indices, weights, community)
     limit = quotas(k, community) if quota else None
     taken: dict[int, int] = {}
 
@@ -163,7 +216,6 @@ def searchlight(
     parked: list[tuple[float, int, int]] = []  # candidates of full communities
 
     picks: list[Pick] = []
-    total, lit = 0.0, 0
     spill = False
     while len(picks) < k:
         if not heap:
@@ -181,41 +233,12 @@ def searchlight(
                 continue
         round_ = len(picks)
         if evaluated != round_:
-            levels = ball(indptr, indices, s, hops, stamp)
-            gain = _gain(levels, w, cover)
-            heapq.heappush(heap, (-gain, s, round_))
+            heapq.heappush(heap, (-light.gain(s), s, round_))
             continue
-        gain = -neg
-        if gain <= 0:
+        if -neg <= 0:
             break
-        levels = ball(indptr, indices, s, hops, stamp)
-        reached = np.concatenate(levels)
-        hop = np.repeat(np.arange(len(levels)), [len(x) for x in levels])
-        before = cover[reached]
-        newly = before == 0
-        cover[reached] = np.maximum(before, w[hop])
-        total += gain
-        lit += int(newly.sum())
-        touched: dict[int, int] = {}
-        if community is not None:
-            labels, counts = np.unique(community[reached], return_counts=True)
-            touched = dict(zip(labels.tolist(), counts.tolist(), strict=True))
-        picks.append(
-            Pick(
-                user=s,
-                gain=gain,
-                coverage=total,
-                lit=lit,
-                new_by_hop=np.bincount(hop[newly], minlength=len(levels)).tolist(),
-                communities=touched,
-                quota_spill=spill,
-            )
-        )
+        picks.append(light.add(s, quota_spill=spill))
         if community is not None:
             c = int(community[s])
             taken[c] = taken.get(c, 0) + 1
     return picks
-
-
-def _gain(levels: list[np.ndarray], w: np.ndarray, cover: np.ndarray) -> float:
-    return float(sum(np.maximum(0.0, w[h] - cover[level]).sum() for h, level in enumerate(levels)))

@@ -8,6 +8,7 @@ tables (only its id and computed_at differ).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -314,8 +315,7 @@ def _flags_table(graph: TieGraph, screening: Screening) -> pa.Table:
         for key in _USER_EVIDENCE:
             if key in e:
                 e[key] = graph.ids[e[key]].as_py()
-        f.evidence = e
-        evidence.append(f.evidence_json())
+        evidence.append(json.dumps(e, ensure_ascii=False, sort_keys=True))
     return pa.table(
         {
             "user_id": users,

@@ -29,6 +29,19 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     return ordered[first]
 
 
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The positions starts[i] .. starts[i] + lengths[i] - 1 for every i, flat:
+    how CSR rows of many nodes are gathered at once.
+
+        >>> concat_ranges(np.array([5, 0]), np.array([2, 3])).tolist()
+        [5, 6, 0, 1, 2]
+    """
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, np.int64)
+    return np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+
+
 def undirected_graph(n: int, low: np.ndarray, high: np.ndarray) -> igraph.Graph:
     """The undirected tie graph as igraph, for the kernels that use it."""
     # A list of pairs builds faster than a numpy array in python-igraph.
