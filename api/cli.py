@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-import pyarrow.compute as pc
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from api.exports import FORMATS as EXPORT_FORMATS
+from api.exports import LANGS, build_export, write_export
 from api.settings import Settings, get_settings
 from graph.analysis.backtest import backtest as run_backtest
 from graph.analysis.bridging import SAMPLES
@@ -26,8 +27,9 @@ from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.snapshot import analyze as run_analysis
 from graph.ingest import IngestReport, ingest_file
-from graph.review import review_queue, review_user
-from graph.store import REVIEW_STATUSES, TOP_COUNTS, Store, Window, open_store
+from graph.ranking import TOP_BY, top_referrers
+from graph.review import approved_ids, review_queue, review_user
+from graph.store import REVIEW_STATUSES, Store, Window, open_store
 from loaders.errors import SearchlightError
 from loaders.generator import FORMATS, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
@@ -404,9 +406,6 @@ def _top_reasons(users) -> list[str]:
     return reasons
 
 
-TOP_BY = (*TOP_COUNTS, "reach", "gmv", "koc_score")
-
-
 @app.command()
 def top(
     by: Annotated[str, typer.Option("--by", help=f"one of: {', '.join(TOP_BY)}")] = "invites",
@@ -432,13 +431,10 @@ def top(
     with _errors():
         the_store = _store(settings, store, read_only=True)
         try:
-            if by in TOP_COUNTS:
-                rows = the_store.top_referrers(window, by, limit).to_pylist()
-                source = "live counts"
-            else:
-                rows, source = _top_from_snapshot(the_store, window, by, limit)
+            ranking = top_referrers(the_store, window, by, limit)
         finally:
             the_store.close()
+    rows, source = ranking.rows, ranking.source
     if json_:
         typer.echo(
             json.dumps({"by": by, "source": source, "rows": rows}, ensure_ascii=False, default=str)
@@ -449,40 +445,6 @@ def top(
     for i, row in enumerate(rows, start=1):
         table.add_row(str(i), *(_cell(row[c]) for c in columns))
     out.print(table)
-
-
-def _top_from_snapshot(store: Store, window: Window, by: str, limit: int):
-    saved = store.latest_snapshot()
-    if saved is None:
-        raise SearchlightError(
-            f"--by {by} reads the latest analysis, and there is none yet; run koc analyze first"
-        )
-    params = AnalysisParams.from_json(saved.params)
-    if window != params.window and window != Window():
-        raise SearchlightError(
-            f"--by {by} reads the latest analysis (snapshot {saved.id}, computed for "
-            f"since={params.since}, until={params.until}, campaigns={list(params.campaigns)}); "
-            "run koc analyze with the same --since/--until/--campaign first"
-        )
-    users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
-    users = users.filter(pc.greater(users[by], 0))  # referrers only
-    ranked = users.sort_by([(by, "descending"), ("id", "ascending")]).slice(0, limit)
-    source = f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
-    filters = [
-        f"{name} {value}"
-        for name, value in (
-            ("since", params.since),
-            ("until", params.until),
-            ("campaigns", ", ".join(params.campaigns) or None),
-        )
-        if value
-    ]
-    if filters:
-        source += "; " + "; ".join(filters)
-    behind = store.watermark() - saved.watermark
-    if behind > 0:
-        source += f"; {behind} newer ingest batch(es) not analysed yet: run koc analyze"
-    return ranked.to_pylist(), source
 
 
 def _cell(value) -> str:
@@ -744,6 +706,99 @@ def _spinner(text: str, *, quiet: bool):
         return
     with err.status(text, spinner="dots") as status:
         yield status
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    store: StoreOption = None,
+) -> None:
+    """Serve the HTTP API (docs at /docs) on the store.
+
+    The server holds the store while it runs: ingest, analyse and review
+    through the API then. Without API keys (KOC_API_KEYS) it listens on
+    loopback only."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import is_loopback
+
+    settings = _settings()
+    if not settings.api_keys and not is_loopback(host):
+        raise _fail(
+            f"no API keys are configured, so the server listens on loopback only, not on "
+            f"{host}: anyone who could reach it there could ingest, review and export. "
+            "Set KOC_API_KEYS=admin:KEY,viewer:KEY (keys of 16+ characters), or use "
+            "--host 127.0.0.1"
+        )
+    with _errors():
+        the_store = _store(settings, store)
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    out.print(
+        f"Searchlight API on {base} (store {the_store.url})\n"
+        f"  docs:     {base}/docs\n"
+        f"  health:   {base}/health\n"
+        f"  KOCs:     {base}/v1/kocs?k=50\n"
+        f"  export:   {base}/v1/exports/kocs?format=xlsx&k=50&lang=zh\n"
+        + ("  keys:     none configured: open on loopback only" if not settings.api_keys else ""),
+        highlight=False,
+    )
+    uvicorn.run(create_app(settings, the_store), host=host, port=port, log_level="info")
+
+
+@app.command()
+def export(
+    out_path: Annotated[Path, typer.Option("--out", help="the file to write")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or xlsx (default: from --out)")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="header language: en or zh")] = "en",
+    k: KOption = 50,
+    strategy: StrategyOption = "coverage",
+    quota: Annotated[
+        str | None, typer.Option("--quota", help="community: split k across communities")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="seed for the influence strategy")] = 0,
+    store: StoreOption = None,
+) -> None:
+    """Export the KOC list for rewards as CSV (with a .manifest.json beside it)
+    or XLSX (with a manifest sheet). Only users not flagged, or approved on
+    review, are exported."""
+    fmt = fmt or out_path.suffix.lstrip(".").lower()
+    if fmt not in EXPORT_FORMATS:
+        raise _fail(f"--format {fmt or '?'!r}: choose one of {', '.join(EXPORT_FORMATS)}")
+    if lang not in LANGS:
+        raise _fail(f"--lang {lang!r}: choose one of {', '.join(LANGS)}")
+    settings = _settings()
+    try:
+        params = KocParams(k=k, strategy=strategy, quota=quota, seed=seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    with _errors():
+        the_store = _store(settings, store, read_only=True)
+        try:
+            with _spinner(f"picking {k} KOCs ({strategy})", quiet=False):
+                snapshot = the_store.latest_snapshot()
+                chosen = choose_kocs(the_store, snapshot, params)
+                made = build_export(
+                    chosen, snapshot, approved_ids(the_store), settings.reward_tiers, lang
+                )
+        finally:
+            the_store.close()
+    try:
+        written = write_export(made, fmt, out_path)
+    except OSError as exc:
+        raise _fail(f"--out {out_path}: {exc.strerror}") from None
+    out.print(
+        f"wrote {len(made.rows)} KOCs to {', '.join(map(str, written))}"
+        + (
+            f"; withheld {len(made.manifest['withheld_flagged'])} flagged"
+            if made.manifest["withheld_flagged"]
+            else ""
+        ),
+        highlight=False,
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry point

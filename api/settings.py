@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graph.analysis.fraud import FraudRules
 from graph.store import DEFAULT_STORE_URL
 from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.errors import SearchlightError
+
+ROLES = ("viewer", "admin")
+# Short keys can be guessed; 16 characters of a random token is the floor.
+MIN_KEY_LENGTH = 16
+DEFAULT_REWARD_TIERS = {"A": 80.0, "B": 60.0, "C": 40.0}
+
+
+class ApiKey(BaseModel):
+    role: str
+    key: str
 
 
 class Settings(BaseSettings):
@@ -28,6 +39,72 @@ class Settings(BaseSettings):
         default_factory=FraudRules,
         description="fraud screening thresholds, e.g. KOC_FRAUD__BURST_JOINS=20 (docs/fraud.md)",
     )
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(
+        default_factory=list,
+        description="ROLE:KEY pairs, comma-separated, ROLE viewer or admin "
+        "(e.g. KOC_API_KEYS=admin:KEY1,viewer:KEY2); none means loopback only",
+    )
+    reward_tiers: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_REWARD_TIERS),
+        description="reward tier by minimum KOC score, JSON (KOC_REWARD_TIERS='{\"A\": 80}')",
+    )
+    max_events_per_request: int = Field(
+        100_000, ge=1, description="events one POST /v1/events may carry"
+    )
+    max_body_bytes: int = Field(
+        64 << 20, ge=1024, description="largest request body except uploads, in bytes"
+    )
+    max_upload_bytes: int = Field(
+        1 << 30, ge=1024, description="largest POST /v1/events/upload body, in bytes"
+    )
+    analysis_wait_seconds: float = Field(
+        5.0, ge=0, description="POST /v1/analyses answers 202 when it runs longer than this"
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        keys = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            role, sep, key = item.partition(":")
+            if not sep:
+                raise ValueError(f"{_masked(item)!r} is not ROLE:KEY")
+            keys.append({"role": role.strip(), "key": key.strip()})
+        return keys
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, keys: list[ApiKey]) -> list[ApiKey]:
+        for k in keys:
+            if k.role not in ROLES:
+                raise ValueError(f"role {k.role!r} is not one of {', '.join(ROLES)}")
+            if len(k.key) < MIN_KEY_LENGTH:
+                raise ValueError(
+                    f"the {k.role} key {_masked(k.key)!r} is shorter than {MIN_KEY_LENGTH} "
+                    "characters"
+                )
+        if len({k.key for k in keys}) < len(keys):
+            raise ValueError("the same key is listed twice")
+        return keys
+
+    @field_validator("reward_tiers")
+    @classmethod
+    def _check_tiers(cls, tiers: dict[str, float]) -> dict[str, float]:
+        for name, floor in tiers.items():
+            if not name.strip():
+                raise ValueError("a reward tier needs a name")
+            if not 0 <= floor <= 100:
+                raise ValueError(f"tier {name!r}: minimum KOC score {floor} is not in 0..100")
+        return dict(sorted(tiers.items(), key=lambda kv: -kv[1]))
+
+
+def _masked(secret: str) -> str:
+    """Enough of a key to recognise it in an error, not enough to use it."""
+    return secret[:3] + "…" if len(secret) > 3 else "…"
 
 
 class SettingsError(SearchlightError):
@@ -39,6 +116,8 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"KOC_{'__'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"KOC_{'__'.join(str(p) for p in e['loc'] if not isinstance(p, int)).upper()}: "
+            f"{e['msg']}"
+            for e in exc.errors()
         )
         raise SettingsError(f"bad setting: {problems}") from None

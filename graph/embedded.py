@@ -45,6 +45,7 @@ from graph.store import (
     StoreLockedError,
     StoreStats,
     UserNotFoundError,
+    UserRecord,
     Window,
 )
 from loaders.canonical import EVENT_SCHEMA
@@ -166,7 +167,8 @@ class EmbeddedStore:
                 holder = f" (PID {pid.group(1)})" if pid else ""
                 raise StoreLockedError(
                     f"store {self.path} is in use by another process{holder}; "
-                    "wait for it to finish, or stop it"
+                    "wait for it to finish, or stop it (a running koc serve holds its store: "
+                    "use the API meanwhile)"
                 ) from exc
             raise StoreError(f"store {self.path} cannot be opened: {text}") from exc
         except duckdb.Error as exc:
@@ -379,6 +381,49 @@ class EmbeddedStore:
             """,
             params=params,
         ).to_arrow_table()
+
+    def referrer_count(self, window: Window) -> int:
+        referred_where, params = _window_filter(window, time_column='"at"')
+        return self._scalar(
+            f"SELECT count(DISTINCT e.referrer_id) FROM referred e WHERE {referred_where}", params
+        )
+
+    def user(self, user_id: str) -> UserRecord:
+        rows = self._con.execute(
+            """SELECT id, first_seen::VARCHAR, joined_at::VARCHAR, referred_by,
+                   converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR
+               FROM users WHERE id = ?""",
+            [user_id],
+        ).fetchall()
+        if not rows:
+            raise UserNotFoundError(f"no user {user_id!r} in the store")
+        uid, first, joined, referred_by, converted, amount, churned = rows[0]
+        return UserRecord(
+            uid,
+            _instant(first),
+            _instant(joined),
+            referred_by,
+            _instant(converted),
+            float(amount),
+            _instant(churned),
+        )
+
+    def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
+        # One lookup per hop: chains are a few dozen hops at most, and the
+        # seen-set stops a referral loop (a ring's REFERRED edges can close).
+        chain: list[str] = []
+        seen = {user_id}
+        current = user_id
+        while len(chain) < limit:
+            rows = self._con.execute(
+                "SELECT referrer_id FROM referred WHERE invitee_id = ?", [current]
+            ).fetchall()
+            if not rows or rows[0][0] in seen:
+                break
+            current = rows[0][0]
+            seen.add(current)
+            chain.append(current)
+        return chain
 
     def _fraudulent_sql(self) -> str:
         """Users judged fraudulent: flagged in the latest snapshot, not approved."""

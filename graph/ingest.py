@@ -48,21 +48,28 @@ def ingest_file(
     mapping: Mapping | None = None,
     timezone: str = DEFAULT_TIMEZONE,
     progress: Progress | None = None,
+    source: str | None = None,
 ) -> IngestReport:
     """Read, validate and apply one file. Raises `SearchlightError` (and
-    changes nothing) when the file cannot be read at all."""
+    changes nothing) when the file cannot be read at all. `source` names the
+    file in the store's batch log and the quarantine (default: its path)."""
     started = time.perf_counter()
+    name = source or str(path)
     try:
-        stream, part, result = _apply(store, path, quarantine, mapping, timezone, progress, False)
+        stream, part, result = _apply(
+            store, path, name, quarantine, mapping, timezone, progress, False
+        )
     except MalformedCsvError:
         # A row the fast parser cannot split: the batch was rolled back; read
         # the file again line by line so that row is quarantined with its line.
-        stream, part, result = _apply(store, path, quarantine, mapping, timezone, progress, True)
+        stream, part, result = _apply(
+            store, path, name, quarantine, mapping, timezone, progress, True
+        )
     part.commit()
     rejected = stream.rows_rejected
     assert stream.rows_read == result.received + rejected, "every row is accounted for"
     return IngestReport(
-        source=str(path),
+        source=name,
         read=stream.rows_read,
         accepted=result.accepted,
         duplicates=result.duplicates,
@@ -76,6 +83,7 @@ def ingest_file(
 def _apply(
     store: Store,
     path: Path,
+    name: str,
     quarantine: Quarantine,
     mapping: Mapping | None,
     timezone: str,
@@ -83,9 +91,9 @@ def _apply(
     tolerant: bool,
 ) -> tuple[EventStream, QuarantinePart, BatchResult]:
     stream = open_events(Path(path), mapping, timezone, tolerant=tolerant)
-    part = quarantine.part(str(path))
+    part = quarantine.part(name)
     try:
-        result = store.ingest(_reported(stream, part, progress), source=str(path))
+        result = store.ingest(_reported(stream, part, progress), source=name)
     except BaseException:
         stream.close()  # the reader thread stops before its quarantine part goes
         part.discard()

@@ -70,6 +70,12 @@ def review_queue(
     return queue
 
 
+def approved_ids(store: Store) -> set[str]:
+    """Users whose current decision is approved: their flags no longer count."""
+    reviews = store.reviews()
+    return set(reviews.filter(pc.equal(reviews["status"], "approved"))["user_id"].to_pylist())
+
+
 def review_user(
     store: Store,
     snapshot: SavedSnapshot | None,
@@ -86,7 +92,9 @@ def review_user(
     if not reviewer.strip():
         raise StoreError("a review needs the reviewer's name")
     if snapshot is None or snapshot.flags is None:
-        raise NotFlaggedError("no analysis with fraud screening yet: run koc analyze first")
+        raise NotFlaggedError(
+            "no analysis with fraud screening yet: run one first (koc analyze, or POST /v1/analyses)"
+        )
     flagged = pc.any(pc.equal(snapshot.flags["user_id"], pa.scalar(user_id, pa.string())))
     if not flagged.as_py():
         raise NotFlaggedError(

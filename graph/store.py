@@ -135,6 +135,19 @@ class Review:
 
 
 @dataclass
+class UserRecord:
+    """What the store knows of one user, all time (not windowed)."""
+
+    id: str
+    first_seen: datetime
+    joined_at: datetime | None
+    referred_by: str | None  # the referrer of the attributed first join
+    converted_at: datetime | None
+    amount: float  # summed conversion amounts
+    churned_at: datetime | None  # set while the user is churned
+
+
+@dataclass
 class EgoNetwork:
     """users: id, hop (0 for the centre), nearest first then by id; ties:
     source, target, kind ('REFERRED' or 'INVITED') among those users.
@@ -163,6 +176,21 @@ class Store(Protocol):
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
         """Referrers ranked by a live count (`TOP_COUNTS`): columns id, invites,
         effective_invites, conversions, ranked by `by` then id."""
+        ...
+
+    def referrer_count(self, window: Window) -> int:
+        """How many users referred anyone in the window (the `total` that
+        pages of `top_referrers` are cut from)."""
+        ...
+
+    def user(self, user_id: str) -> UserRecord:
+        """One user; `UserNotFoundError` if the store has never seen it."""
+        ...
+
+    def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
+        """The user's referrers up to the root, nearest first (REFERRED edges,
+        all time), at most `limit` of them; a referral loop ends the chain
+        before it repeats a user."""
         ...
 
     def watermark(self) -> int:

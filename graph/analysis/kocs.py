@@ -115,7 +115,9 @@ class SnapshotGraph:
 
 def snapshot_graph(store: Store, snapshot: SavedSnapshot | None) -> SnapshotGraph:
     if snapshot is None:
-        raise SnapshotMissingError("no analysis yet: run koc analyze first")
+        raise SnapshotMissingError(
+            "no analysis yet: run one first (koc analyze, or POST /v1/analyses)"
+        )
     tables = store.read_graph(AnalysisParams.from_json(snapshot.params).window)
     graph = TieGraph.from_tables(tables)
     notes = []

@@ -176,12 +176,12 @@ def test_top_by_live_counts(campaign, koc, by):
 
 def test_top_from_snapshot_needs_an_analysis_with_the_same_filters(campaign, koc):
     result = koc("top", "--by", "reach")
-    assert result.exit_code == 1 and "run koc analyze first" in result.stderr
+    assert result.exit_code == 1 and "run an analysis first (koc analyze)" in result.stderr
     koc("analyze", "--json")
     reach = json.loads(koc("top", "--by", "reach", "--json").stdout)["rows"]
     assert [r["reach"] for r in reach] == sorted((r["reach"] for r in reach), reverse=True)
     other = koc("top", "--by", "gmv", "--since", "2026-05-01")
-    assert other.exit_code == 1 and "same --since/--until/--campaign" in other.stderr
+    assert other.exit_code == 1 and "analyse the same since/until/campaigns" in other.stderr
     koc("ingest", write_csv(campaign.parent / "late.csv", [["", "join", "x", "y", T0, "", ""]]))
     stale = json.loads(koc("top", "--by", "reach", "--json").stdout)
     assert "1 newer ingest batch(es) not analysed yet" in stale["source"]
@@ -214,7 +214,7 @@ def test_top_from_a_filtered_snapshot_says_so_and_lists_referrers_only(tmp_path,
 
 @pytest.mark.parametrize("strategy", ["coverage", "influence", "score"])
 def test_kocs_after_an_analysis(campaign, koc, strategy):
-    assert "run koc analyze first" in koc("kocs").stderr
+    assert "run one first (koc analyze" in koc("kocs").stderr
     koc("analyze", "--json")
     result = koc("kocs", "--k", 5, "--strategy", strategy, "--json")
     assert result.exit_code == 0, result.output

@@ -143,3 +143,39 @@ def test_reviews_keep_the_latest_decision_per_user(loaded):
     assert rows[someone]["note"] == "second look: farm"
     with pytest.raises(UserNotFoundError):
         store.record_review("nobody-at-all", "approved", "x", "ops")
+
+
+def test_referrer_count_is_the_total_behind_the_pages(loaded):
+    store, events, _ = loaded
+    referred, _ = ties(events)
+    referrers = {u for u, d in referred.out_degree if d > 0}
+    assert store.referrer_count(Window()) == len(referrers)
+    pages = [
+        r["id"]
+        for offset in range(0, len(referrers), 700)
+        for r in store.top_referrers(Window(), "invites", limit=700, offset=offset).to_pylist()
+    ]
+    assert sorted(pages) == sorted(referrers)
+    times = sorted(events["occurred_at"].to_pylist())
+    later = Window(since=times[len(times) // 2])
+    assert 0 < store.referrer_count(later) < len(referrers)
+
+
+def test_one_user_and_its_referral_chain(loaded):
+    store, events, _ = loaded
+    referred, _ = ties(events)
+    deepest = max(referred.nodes, key=lambda u: (len(nx.ancestors(referred, u)), u))
+    chain = store.referral_chain(deepest)
+    expected, at = [], deepest
+    while referred.in_degree(at):
+        at = next(iter(referred.predecessors(at)))
+        expected.append(at)
+    assert chain == expected and len(chain) >= 3
+    assert store.referral_chain(deepest, limit=2) == expected[:2]
+    record = store.user(deepest)
+    assert record.id == deepest and record.referred_by == expected[0]
+    assert record.joined_at is not None and record.first_seen <= record.joined_at
+    root = store.user(expected[-1])
+    assert root.referred_by is None and store.referral_chain(root.id) == []
+    with pytest.raises(UserNotFoundError, match="no user 'nobody'"):
+        store.user("nobody")

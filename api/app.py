@@ -1,0 +1,86 @@
+"""The FastAPI application: `create_app(settings)`; `koc serve` runs it.
+
+The server opens the store once, for writing, and holds it while it runs
+(the embedded store allows one writer): ingest, analyses and reviews go
+through the API then, not the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import swagger_ui_bundle
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.routes import analyses, events, exports, flags, health, reads
+from api.service import Service
+from api.settings import Settings, get_settings
+from graph.store import Store, open_store
+
+UPLOAD_PATHS = ("/v1/events/upload",)
+DESCRIPTION = """
+Find the KOCs in a brand's referral network: ingest invite and referral
+events, analyse the graph, rank referrers, pick the searchlight set, review
+fraud flags and export reward lists.
+
+Send an API key in the `X-API-Key` header (or `Authorization: Bearer KEY`):
+viewer keys read; admin keys also ingest, analyse, review and export.
+Errors are JSON: `detail` says what went wrong, `errors` names each field.
+"""
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """The app over `store`, or over the store `settings.store_url` names,
+    opened when the app starts; either way the app closes it when it stops."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = store or open_store(settings.store_url, memory_limit=settings.duckdb_memory_limit)
+        app.state.service = Service(opened, settings)
+        try:
+            yield
+        finally:
+            app.state.service.close()
+
+    app = FastAPI(
+        title="Searchlight",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served below from local files: these machines have no internet
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(
+        errors.BodyLimit,
+        default=settings.max_body_bytes,
+        uploads=settings.max_upload_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
+    for module in (health, events, analyses, reads, flags, exports):
+        app.include_router(module.router)
+
+    app.mount(
+        "/static/swagger-ui",
+        StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+        name="swagger-ui",
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Searchlight API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+
+    return app

@@ -1,0 +1,181 @@
+"""Errors as JSON: every 4xx names the field and the problem, unknown ids give
+404, oversized bodies 413, and nothing a client sends gives a 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.ingest import BadRequestError, TooManyEventsError
+from api.models import ErrorBody, ErrorItem
+from api.queries import CommunityNotFoundError
+from api.service import AnalysisRunningError
+from graph.analysis.kocs import SnapshotMissingError
+from graph.ranking import SnapshotNeededError
+from graph.review import NotFlaggedError
+from graph.store import StoreLockedError, UserNotFoundError
+from loaders.errors import SearchlightError
+
+log = logging.getLogger("searchlight.api")
+
+
+class ApiError(Exception):
+    """An error with its status, said in the error body's terms."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        field: str = "",
+        location: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers
+        self.items = [ErrorItem(field=field, location=location, problem=detail)] if field else []
+
+
+def error_response(
+    status: int, detail: str, items: list[ErrorItem] | None = None, headers=None
+) -> JSONResponse:
+    body = ErrorBody(detail=detail, errors=items or [])
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+# Domain errors and the status each one means, most specific first.
+_STATUS: list[tuple[type[Exception], int, str, str]] = [
+    (TooManyEventsError, 413, "body", "body"),
+    (UserNotFoundError, 404, "user_id", "path"),
+    (CommunityNotFoundError, 404, "community_id", "path"),
+    (NotFlaggedError, 409, "user_id", "path"),
+    (SnapshotMissingError, 409, "snapshot", "store"),
+    (SnapshotNeededError, 409, "by", "query"),
+    (AnalysisRunningError, 409, "analysis", "store"),
+    (StoreLockedError, 503, "store", "store"),
+]
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        items = []
+        for e in exc.errors():
+            loc = [str(p) for p in e.get("loc", ())]
+            where = loc[0] if loc else "request"
+            field = ".".join(loc[1:]) or where
+            items.append(ErrorItem(field=field, location=where, problem=e.get("msg", "invalid")))
+        fields = ", ".join(f"{i.field} ({i.problem})" for i in items[:5])
+        return error_response(422, f"invalid request: {fields}", items)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        field, location = {
+            404: ("path", "path"),
+            405: ("method", "request"),
+            413: ("body", "body"),
+        }.get(exc.status_code, ("request", "request"))
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.url.path}; see /docs"
+        items = [ErrorItem(field=field, location=location, problem=detail)]
+        return error_response(exc.status_code, detail, items, getattr(exc, "headers", None))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.detail, exc.items, exc.headers)
+
+    @app.exception_handler(SearchlightError)
+    async def domain(request: Request, exc: SearchlightError) -> JSONResponse:
+        status, field, location = 400, "request", "request"
+        if isinstance(exc, BadRequestError):
+            field, location = exc.field, exc.location
+        for kind, code, f, where in _STATUS:
+            if isinstance(exc, kind):
+                status, field, location = code, f, where
+                break
+        items = [ErrorItem(field=field, location=location, problem=str(exc))]
+        return error_response(status, str(exc), items)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal error; the server log has the details")
+
+
+class BodyLimit:
+    """413 for a body over the route's limit, by Content-Length or, for a
+    streamed body, as soon as it grows past it."""
+
+    def __init__(self, app: ASGIApp, default: int, uploads: int, upload_paths: tuple[str, ...]):
+        self.app, self.default, self.uploads, self.upload_paths = (
+            app,
+            default,
+            uploads,
+            upload_paths,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.uploads if scope["path"] in self.upload_paths else self.default
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await self._reject(send, 400, "Content-Length is not a number", "Content-Length")
+                return
+            if int(declared) > limit:
+                await self._reject(send, 413, _too_large(int(declared), limit), "body")
+                return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(413, _too_large(seen, limit))
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if not started:
+                await self._reject(send, 413, _too_large(seen, limit), "body")
+
+    @staticmethod
+    async def _reject(send: Send, status: int, detail: str, field: str) -> None:
+        response = error_response(
+            status,
+            detail,
+            [
+                ErrorItem(
+                    field=field, location="header" if field != "body" else "body", problem=detail
+                )
+            ],
+        )
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised from inside the app's body reading; an HTTPException so that
+    FastAPI's body parsing passes it on instead of calling it a parse error."""
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"request body of {size:,} bytes or more is over this route's limit of {limit:,} bytes"

@@ -1,0 +1,257 @@
+"""The API's request and response models: what /docs shows and what every
+route promises to return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorItem(BaseModel):
+    field: str = Field(description="the field at fault, e.g. k, user_id, body, X-API-Key")
+    location: str = Field(description="query, path, body, header or file")
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="what went wrong, in one sentence")
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    store: str
+    store_reachable: bool
+    watermark: int | None = Field(description="the last ingest batch applied")
+    snapshot_id: str | None
+    snapshot_computed_at: datetime | None
+    snapshot_age_seconds: float | None
+    snapshot_behind_batches: int | None = Field(
+        description="ingest batches applied since the latest analysis"
+    )
+    problem: str | None = None
+
+
+class Rejection(BaseModel):
+    line: int = Field(description="the row's line in the file (JSON bodies: its position, from 1)")
+    field: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    source: str
+    read: int
+    accepted: int
+    duplicates: int
+    rejected: int
+    batch_id: int
+    seconds: float
+    quarantine: str | None = Field(description="the file holding the rejected rows")
+    rejections: list[Rejection] = Field(description="the first rejected rows, with reasons")
+
+
+class AnalysisRequest(BaseModel):
+    since: datetime | None = Field(None, description="from this time (inclusive)")
+    until: datetime | None = Field(None, description="up to this time (exclusive)")
+    campaigns: list[str] = Field(default_factory=list, description="only these campaigns")
+    half_life_days: float = Field(30.0, gt=0, le=3650)
+    weights: dict[str, float] | None = Field(
+        None,
+        description="KOC score weights by signal (docs/koc-score.md); default weights if absent",
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class SnapshotSummary(BaseModel):
+    id: str
+    computed_at: datetime
+    watermark: int
+    params: dict[str, Any]
+    users: int
+    referred_edges: int
+    invited_ties: int
+    communities: int
+    flagged_users: int = 0
+    modularity: float
+    stage_seconds: dict[str, float]
+
+
+class AnalysisJob(BaseModel):
+    id: str
+    status: Literal["running", "succeeded", "failed"]
+    stage: str | None = Field(description="the stage running now")
+    submitted_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+    snapshot: SnapshotSummary | None = None
+
+
+class Page(BaseModel):
+    total: int = Field(description="items in all pages")
+    limit: int
+    offset: int
+
+
+class Referrer(BaseModel):
+    rank: int
+    id: str
+    invites: int
+    effective_invites: int | None = None
+    conversions: int | None = None
+    reach: int | None = None
+    gmv: float | None = None
+    koc_score: float | None = None
+
+
+class ReferrerPage(Page):
+    by: str
+    source: str = Field(description="live counts, or the snapshot the ranking comes from")
+    items: list[Referrer]
+
+
+class Koc(BaseModel):
+    rank: int
+    user_id: str
+    gain: float
+    coverage_share: float
+    lit_share: float
+    communities: list[int]
+    reason: str
+    koc_score: float
+    invites: int
+    effective_invites: int
+    reach: int
+    conversions: int
+    gmv: float
+    community: int
+    quota_spill: bool
+
+
+class KocPage(Page):
+    snapshot_id: str
+    strategy: str
+    k: int
+    quota: str | None
+    users: int
+    eligible: int
+    spread: dict[str, Any] | None = Field(description="influence: expected spread and its check")
+    notes: list[str]
+    items: list[Koc]
+
+
+class Flag(BaseModel):
+    rule: str
+    reason: str
+    evidence: dict[str, Any]
+
+
+class ReviewOut(BaseModel):
+    user_id: str
+    status: str
+    note: str
+    reviewer: str
+    reviewed_at: datetime
+
+
+class ScorePart(BaseModel):
+    signal: str
+    weight: float
+    points: float = Field(description="what the signal adds to the KOC score")
+
+
+class UserDetail(BaseModel):
+    id: str
+    first_seen: datetime
+    joined_at: datetime | None
+    converted_at: datetime | None
+    amount: float
+    churned_at: datetime | None
+    referred_by: str | None
+    chain: list[str] = Field(description="referrers up to the root, nearest first")
+    snapshot_id: str | None
+    in_snapshot: bool = Field(description="false for users the latest analysis has not seen")
+    metrics: dict[str, Any] | None
+    koc_score: float | None
+    score: list[ScorePart] = Field(description="the KOC score's parts, largest first")
+    top_reason: str | None
+    community: int | None
+    flagged: bool
+    risk: float | None
+    flags: list[Flag]
+    review: ReviewOut | None
+
+
+class NetworkNode(BaseModel):
+    id: str
+    hop: int
+    koc_score: float | None = None
+    community: int | None = None
+    flagged: bool = False
+
+
+class NetworkTie(BaseModel):
+    source: str = Field(description="the inviter")
+    target: str = Field(description="the invitee")
+    kind: Literal["REFERRED", "INVITED"]
+
+
+class Network(BaseModel):
+    center: str
+    hops: int
+    limit: int
+    truncated: bool = Field(description="more users lie within the hops than the limit allows")
+    nodes: list[NetworkNode]
+    ties: list[NetworkTie]
+
+
+class Community(BaseModel):
+    community: int
+    size: int
+    internal_ties: int
+    share_converted: float
+    top_users: list[str]
+
+
+class CommunityPage(Page):
+    snapshot_id: str
+    items: list[Community]
+
+
+class Member(BaseModel):
+    id: str
+    koc_score: float
+    invites: int
+    reach: int
+    flagged: bool
+
+
+class CommunityDetail(Community):
+    snapshot_id: str
+    members: list[Member] = Field(description="members by KOC score, one page")
+    members_total: int
+    limit: int
+    offset: int
+
+
+class FlaggedUser(BaseModel):
+    user_id: str
+    risk: float
+    status: Literal["pending", "approved", "declined"]
+    flags: list[Flag]
+    note: str | None
+    reviewer: str | None
+    reviewed_at: datetime | None
+
+
+class FlagPage(Page):
+    snapshot_id: str | None
+    status: str | None
+    items: list[FlaggedUser]
+
+
+class ReviewRequest(BaseModel):
+    decision: Literal["approve", "decline"]
+    note: str = Field(min_length=1, max_length=2000, description="why")
+    reviewer: str = Field(min_length=1, max_length=200, description="who decides")

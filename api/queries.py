@@ -1,0 +1,261 @@
+"""What the read routes answer: plain functions from the service's store and
+latest snapshot to response models, so they test without HTTP."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from api import models
+from api.exports import KocExport, build_export
+from api.service import Service
+from graph.analysis.kocs import KocList, KocParams, SnapshotMissingError, choose_kocs
+from graph.analysis.snapshot import SCORE_SIGNALS, USER_COLUMNS, AnalysisParams
+from graph.ranking import top_referrers
+from graph.review import approved_ids, review_queue
+from graph.store import SavedSnapshot, StoreError, Window
+
+# How far up a referral chain the user page walks.
+CHAIN_LIMIT = 100
+
+
+class CommunityNotFoundError(StoreError):
+    """No such community in the latest snapshot."""
+
+
+def health(service: Service) -> models.Health:
+    store = service.store
+    try:
+        watermark = store.watermark()
+    except Exception as exc:  # the store is gone: say so, do not fail the probe
+        return models.Health(
+            status="degraded",
+            store=store.url,
+            store_reachable=False,
+            watermark=None,
+            snapshot_id=None,
+            snapshot_computed_at=None,
+            snapshot_age_seconds=None,
+            snapshot_behind_batches=None,
+            problem=f"{type(exc).__name__}: {exc}",
+        )
+    snapshot = service.snapshot()
+    return models.Health(
+        status="ok",
+        store=store.url,
+        store_reachable=True,
+        watermark=watermark,
+        snapshot_id=snapshot.id if snapshot else None,
+        snapshot_computed_at=snapshot.computed_at if snapshot else None,
+        snapshot_age_seconds=round((datetime.now(UTC) - snapshot.computed_at).total_seconds(), 1)
+        if snapshot
+        else None,
+        snapshot_behind_batches=watermark - snapshot.watermark if snapshot else None,
+    )
+
+
+def referrers(
+    service: Service, window: Window, by: str, limit: int, offset: int
+) -> models.ReferrerPage:
+    snapshot = None if by in ("invites", "effective_invites", "conversions") else service.snapshot()
+    ranking = top_referrers(service.store, window, by, limit, offset, snapshot=snapshot)
+    items = [models.Referrer(rank=offset + i, **row) for i, row in enumerate(ranking.rows, 1)]
+    return models.ReferrerPage(
+        total=ranking.total, limit=limit, offset=offset, by=by, source=ranking.source, items=items
+    )
+
+
+def koc_list(service: Service, params: KocParams) -> KocList:
+    """The KOC list for these parameters, computed once per store version."""
+    return service.cached(
+        ("kocs", params),
+        lambda: choose_kocs(
+            service.store, service.snapshot(), params, prepared=service.snapshot_graph()
+        ),
+    )
+
+
+def kocs(service: Service, params: KocParams, limit: int, offset: int) -> models.KocPage:
+    chosen = koc_list(service, params)
+    rows = chosen.rows[offset : offset + limit]
+    return models.KocPage(
+        total=len(chosen.rows),
+        limit=limit,
+        offset=offset,
+        snapshot_id=chosen.snapshot_id,
+        strategy=params.strategy,
+        k=params.k,
+        quota=params.quota,
+        users=chosen.users,
+        eligible=chosen.eligible,
+        spread=chosen.spread,
+        notes=chosen.notes,
+        items=[models.Koc.model_validate(r, from_attributes=True) for r in rows],
+    )
+
+
+def koc_export(service: Service, params: KocParams, lang: str) -> KocExport:
+    chosen = koc_list(service, params)
+    snapshot = _latest(service)
+    approved = approved_ids(service.store)
+    return build_export(chosen, snapshot, approved, service.settings.reward_tiers, lang)
+
+
+def _latest(service: Service) -> SavedSnapshot:
+    snapshot = service.snapshot()
+    if snapshot is None:
+        raise SnapshotMissingError("no analysis yet: run one first (POST /v1/analyses)")
+    return snapshot
+
+
+def _user_row(snapshot: SavedSnapshot, user_id: str) -> dict | None:
+    ids = snapshot.users["id"]
+    at = pc.index(ids, pa.scalar(user_id, pa.string())).as_py()
+    return None if at < 0 else snapshot.users.slice(at, 1).to_pylist()[0]
+
+
+def user(service: Service, user_id: str) -> models.UserDetail:
+    record = service.store.user(user_id)  # UserNotFoundError: 404
+    chain = service.store.referral_chain(user_id, CHAIN_LIMIT)
+    snapshot = service.snapshot()
+    row = _user_row(snapshot, user_id) if snapshot else None
+    flags: list[models.Flag] = []
+    if snapshot and snapshot.flags is not None and row:
+        mine = snapshot.flags.filter(pc.equal(snapshot.flags["user_id"], user_id))
+        flags = [
+            models.Flag(rule=f["rule"], reason=f["reason"], evidence=json.loads(f["evidence"]))
+            for f in mine.to_pylist()
+        ]
+    reviews = service.store.reviews()
+    decided = reviews.filter(pc.equal(reviews["user_id"], user_id)).to_pylist()
+    score: list[models.ScorePart] = []
+    metrics = None
+    if row:
+        weights = AnalysisParams.from_json(snapshot.params).weights
+        score = sorted(
+            (
+                models.ScorePart(
+                    signal=s, weight=weights.get(s, 0.0), points=round(row[f"score_{s}"], 3)
+                )
+                for s in SCORE_SIGNALS
+            ),
+            key=lambda p: (-p.points, p.signal),
+        )
+        metrics = {
+            name: (row[name].isoformat() if isinstance(row[name], datetime) else row[name])
+            for name in USER_COLUMNS
+            if name in row
+        }
+    top = [f"{p.signal} +{p.points:.1f}" for p in score[:2] if p.points > 0]
+    return models.UserDetail(
+        id=record.id,
+        first_seen=record.first_seen,
+        joined_at=record.joined_at,
+        converted_at=record.converted_at,
+        amount=record.amount,
+        churned_at=record.churned_at,
+        referred_by=record.referred_by,
+        chain=chain,
+        snapshot_id=snapshot.id if snapshot else None,
+        in_snapshot=row is not None,
+        metrics=metrics,
+        koc_score=row["koc_score"] if row else None,
+        score=score,
+        top_reason=", ".join(top) or None,
+        community=row["community"] if row else None,
+        flagged=bool(row and row.get("flagged")),
+        risk=row.get("risk") if row else None,
+        flags=flags,
+        review=models.ReviewOut(**decided[0]) if decided else None,
+    )
+
+
+def network(service: Service, user_id: str, hops: int, limit: int) -> models.Network:
+    ego = service.store.ego_network(user_id, hops=hops, limit=limit)
+    snapshot = service.snapshot()
+    known: dict[str, dict] = {}
+    if snapshot is not None:
+        users = snapshot.users
+        mine = users.filter(pc.is_in(users["id"], value_set=ego.users["id"]))
+        known = {
+            r["id"]: r for r in mine.select(["id", "koc_score", "community", "flagged"]).to_pylist()
+        }
+    nodes = []
+    for r in ego.users.to_pylist():
+        seen = known.get(r["id"], {})
+        nodes.append(
+            models.NetworkNode(
+                id=r["id"],
+                hop=r["hop"],
+                koc_score=seen.get("koc_score"),
+                community=seen.get("community"),
+                flagged=bool(seen.get("flagged")),
+            )
+        )
+    return models.Network(
+        center=user_id,
+        hops=hops,
+        limit=limit,
+        truncated=ego.truncated,
+        nodes=nodes,
+        ties=[models.NetworkTie(**t) for t in ego.ties.to_pylist()],
+    )
+
+
+def _community_model(row: dict) -> models.Community:
+    return models.Community(**{k: row[k] for k in models.Community.model_fields})
+
+
+def communities(service: Service, limit: int, offset: int) -> models.CommunityPage:
+    snapshot = _latest(service)
+    table = snapshot.communities.sort_by([("size", "descending"), ("community", "ascending")])
+    page = table.slice(offset, limit).to_pylist()
+    return models.CommunityPage(
+        total=table.num_rows,
+        limit=limit,
+        offset=offset,
+        snapshot_id=snapshot.id,
+        items=[_community_model(r) for r in page],
+    )
+
+
+def community(
+    service: Service, community_id: int, limit: int, offset: int
+) -> models.CommunityDetail:
+    snapshot = _latest(service)
+    table = snapshot.communities
+    rows = table.filter(pc.equal(table["community"], community_id)).to_pylist()
+    if not rows:
+        raise CommunityNotFoundError(f"no community {community_id} in snapshot {snapshot.id[:8]}")
+    users = snapshot.users
+    members = users.filter(pc.equal(users["community"], community_id)).sort_by(
+        [("koc_score", "descending"), ("id", "ascending")]
+    )
+    page = members.slice(offset, limit).select(["id", "koc_score", "invites", "reach", "flagged"])
+    return models.CommunityDetail(
+        **_community_model(rows[0]).model_dump(),
+        snapshot_id=snapshot.id,
+        members=[models.Member(**r) for r in page.to_pylist()],
+        members_total=members.num_rows,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def flagged(service: Service, status: str | None, limit: int, offset: int) -> models.FlagPage:
+    snapshot = service.snapshot()
+    queue = service.cached(("flags", status), lambda: review_queue(service.store, snapshot, status))
+    return models.FlagPage(
+        total=len(queue),
+        limit=limit,
+        offset=offset,
+        snapshot_id=snapshot.id if snapshot else None,
+        status=status,
+        items=[
+            models.FlaggedUser.model_validate(e, from_attributes=True)
+            for e in queue[offset : offset + limit]
+        ],
+    )

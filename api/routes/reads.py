@@ -1,0 +1,145 @@
+"""Read routes: referrers, KOCs, users, communities (viewer keys)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
+
+from api import queries
+from api.auth import viewer
+from api.deps import ServiceDep, aware, cached_json, check_window
+from api.models import (
+    CommunityDetail,
+    CommunityPage,
+    ErrorBody,
+    KocPage,
+    Network,
+    ReferrerPage,
+    UserDetail,
+)
+from graph.analysis.kocs import KocParams
+from graph.ranking import TOP_BY
+from graph.store import Window
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(viewer)])
+_NOT_FOUND = {404: {"model": ErrorBody}}
+_NO_ANALYSIS = {409: {"model": ErrorBody}}
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
+Offset = Annotated[int, Query(ge=0, le=100_000_000, description="items to skip")]
+UserId = Annotated[str, Path(min_length=1, max_length=256, description="the user's id")]
+KParam = Annotated[int, Query(ge=1, le=1000, description="how many KOCs")]
+Strategy = Annotated[
+    Literal["coverage", "influence", "score"],
+    Query(description="coverage: the searchlight set; influence: cascade; score: top KOC scores"),
+]
+Quota = Annotated[
+    Literal["community"] | None, Query(description="community: split k across communities")
+]
+
+
+def koc_params(
+    k: KParam = 50,
+    strategy: Strategy = "coverage",
+    quota: Quota = None,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1, description="influence strategy seed")] = 0,
+    exclude: Annotated[
+        list[str], Query(max_length=1000, description="user ids never to pick (repeatable)")
+    ] = [],  # noqa: B006 - FastAPI copies defaults per request
+) -> KocParams:
+    return KocParams(k=k, strategy=strategy, quota=quota, exclude=tuple(sorted(exclude)), seed=seed)
+
+
+KocParamsDep = Annotated[KocParams, Depends(koc_params)]
+
+
+@router.get(
+    "/referrers/top", response_model=ReferrerPage, tags=["rankings"], responses=_NO_ANALYSIS
+)
+async def top_referrers(
+    service: ServiceDep,
+    by: Annotated[Literal[TOP_BY], Query(description="the count or metric to rank by")] = "invites",  # type: ignore[valid-type]
+    limit: Limit = 20,
+    offset: Offset = 0,
+    campaign: Annotated[list[str], Query(max_length=100, description="only these campaigns")] = [],  # noqa: B006
+    since: Annotated[
+        datetime | None, Query(description="from (inclusive); naive = KOC_TIMEZONE")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="up to (exclusive)")] = None,
+) -> Response:
+    """Referrers ranked by a live count (invites, effective_invites,
+    conversions) or by a metric of the latest analysis (reach, gmv, koc_score)."""
+    zone = service.settings.timezone
+    window = Window(aware(since, zone), aware(until, zone), tuple(sorted(set(campaign))))
+    check_window(window.since, window.until)
+    return await cached_json(
+        service,
+        ("top", by, limit, offset, window),
+        lambda: queries.referrers(service, window, by, limit, offset),
+    )
+
+
+@router.get("/kocs", response_model=KocPage, tags=["kocs"], responses=_NO_ANALYSIS)
+async def kocs(
+    service: ServiceDep,
+    params: KocParamsDep,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> Response:
+    """The KOC list from the latest analysis. Flagged users (unless approved
+    on review), churned users and users with no invite are never picked."""
+    return await cached_json(
+        service,
+        ("kocs", params, limit, offset),
+        lambda: queries.kocs(service, params, limit, offset),
+    )
+
+
+@router.get("/users/{user_id}", response_model=UserDetail, tags=["users"], responses=_NOT_FOUND)
+def user(user_id: UserId, service: ServiceDep) -> UserDetail:
+    """A user: metrics, the KOC score's parts, flags with evidence, review,
+    community, referrer and the referral chain up to its root."""
+    return queries.user(service, user_id)
+
+
+@router.get(
+    "/users/{user_id}/network", response_model=Network, tags=["users"], responses=_NOT_FOUND
+)
+def user_network(
+    user_id: UserId,
+    service: ServiceDep,
+    hops: Annotated[int, Query(ge=0, le=4, description="ties away from the user")] = 2,
+    limit: Annotated[int, Query(ge=1, le=5000, description="most users returned")] = 500,
+) -> Network:
+    """The users within `hops` ties of a user (nearest first, at most
+    `limit`) and the REFERRED and INVITED ties among them."""
+    return queries.network(service, user_id, hops, limit)
+
+
+@router.get(
+    "/communities", response_model=CommunityPage, tags=["communities"], responses=_NO_ANALYSIS
+)
+async def communities(service: ServiceDep, limit: Limit = 100, offset: Offset = 0) -> Response:
+    """Communities of the latest analysis, largest first."""
+    return await cached_json(
+        service, ("communities", limit, offset), lambda: queries.communities(service, limit, offset)
+    )
+
+
+@router.get(
+    "/communities/{community_id}",
+    response_model=CommunityDetail,
+    tags=["communities"],
+    responses={**_NOT_FOUND, **_NO_ANALYSIS},
+)
+async def community(
+    community_id: Annotated[int, Path(ge=0, le=2**62)],
+    service: ServiceDep,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> CommunityDetail:
+    """One community and a page of its members by KOC score."""
+    return await run_in_threadpool(queries.community, service, community_id, limit, offset)

@@ -1,0 +1,78 @@
+"""Top referrers: ranked by a live count from the store, or by a metric of
+the latest analysis (DESIGN.md, Metrics). Shared by `koc top` and the API.
+
+Live counts (`TOP_COUNTS`) follow every ingest at once; `reach`, `gmv` and
+`koc_score` need the graph-wide analysis and come from the latest snapshot,
+which must have been computed for the same window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow.compute as pc
+
+from graph.analysis.snapshot import AnalysisParams
+from graph.store import TOP_COUNTS, SavedSnapshot, Store, StoreError, Window
+
+TOP_BY = (*TOP_COUNTS, "reach", "gmv", "koc_score")
+
+
+@dataclass
+class Ranking:
+    rows: list[dict]  # id, the ranked count or metric, and context columns
+    total: int  # referrers in all pages
+    source: str  # "live counts" or the snapshot it comes from
+
+
+def top_referrers(
+    store: Store,
+    window: Window,
+    by: str,
+    limit: int,
+    offset: int = 0,
+    snapshot: SavedSnapshot | None = None,
+) -> Ranking:
+    """One page of referrers ranked by `by`, then id. `snapshot` is the latest
+    analysis when the caller already holds it."""
+    if by not in TOP_BY:
+        raise StoreError(f"cannot rank by {by!r}; choose one of {', '.join(TOP_BY)}")
+    if by in TOP_COUNTS:
+        rows = store.top_referrers(window, by, limit, offset).to_pylist()
+        return Ranking(rows, store.referrer_count(window), "live counts")
+    saved = snapshot or store.latest_snapshot()
+    if saved is None:
+        raise SnapshotNeededError(
+            f"ranking by {by} reads the latest analysis, and there is none yet; "
+            "run an analysis first (koc analyze)"
+        )
+    params = AnalysisParams.from_json(saved.params)
+    if window != params.window and window != Window():
+        raise SnapshotNeededError(
+            f"ranking by {by} reads the latest analysis (snapshot {saved.id}, computed for "
+            f"since={params.since}, until={params.until}, campaigns={list(params.campaigns)}); "
+            "analyse the same since/until/campaigns first"
+        )
+    users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
+    users = users.filter(pc.greater(users[by], 0))  # referrers only
+    ranked = users.sort_by([(by, "descending"), ("id", "ascending")]).slice(offset, limit)
+    source = f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
+    filters = [
+        f"{name} {value}"
+        for name, value in (
+            ("since", params.since),
+            ("until", params.until),
+            ("campaigns", ", ".join(params.campaigns) or None),
+        )
+        if value
+    ]
+    if filters:
+        source += "; " + "; ".join(filters)
+    behind = store.watermark() - saved.watermark
+    if behind > 0:
+        source += f"; {behind} newer ingest batch(es) not analysed yet"
+    return Ranking(ranked.to_pylist(), users.num_rows, source)
+
+
+class SnapshotNeededError(StoreError):
+    """The ranking needs an analysis of the same window."""

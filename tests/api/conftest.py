@@ -1,0 +1,73 @@
+"""An analysed generated campaign, copied fresh for each test, served by the
+app through TestClient."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import ApiKey, Settings
+from graph.analysis.snapshot import analyze
+from graph.embedded import EmbeddedStore
+from graph.ingest import ingest_file
+from loaders.generator import generate_campaign, write_campaign
+from loaders.quarantine import Quarantine
+
+ADMIN_KEY = "admin-key-0123456789abcdef"
+VIEWER_KEY = "viewer-key-0123456789abcdef"
+ADMIN = {"X-API-Key": ADMIN_KEY}
+VIEWER = {"X-API-Key": VIEWER_KEY}
+
+
+@pytest.fixture(scope="session")
+def analysed_store(tmp_path_factory) -> Path:
+    """A store holding a 3,000-user campaign and its analysis (with flags)."""
+    work = tmp_path_factory.mktemp("api-store")
+    events, truth = generate_campaign(users=3000, seed=9)
+    path = work / "events.csv"
+    write_campaign(events, truth, path, "csv")
+    store = EmbeddedStore(work / "store.duckdb", memory_limit="512MB")
+    ingest_file(store, path, quarantine=Quarantine(work / "q.csv"))
+    snapshot = analyze(store)
+    assert snapshot.summary()["flagged_users"] > 0  # the flag tests need some
+    store.save_snapshot(snapshot.to_saved())
+    store.close()
+    return work / "store.duckdb"
+
+
+@pytest.fixture
+def make_client(tmp_path, analysed_store) -> Iterator[Callable[..., TestClient]]:
+    """make_client(**settings) -> a started TestClient on a copy of the store."""
+    clients: list[TestClient] = []
+
+    def make(*, empty: bool = False, keys: bool = True, **overrides) -> TestClient:
+        path = tmp_path / f"store-{len(clients)}.duckdb"
+        if not empty:
+            shutil.copy(analysed_store, path)
+        settings = Settings(
+            store_url=str(path),
+            quarantine_dir=tmp_path / "quarantine",
+            duckdb_memory_limit="512MB",
+            api_keys=[ApiKey(role="admin", key=ADMIN_KEY), ApiKey(role="viewer", key=VIEWER_KEY)]
+            if keys
+            else [],
+            **overrides,
+        )
+        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client) -> TestClient:
+    return make_client()

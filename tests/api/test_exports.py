@@ -1,0 +1,162 @@
+"""Reward exports: CSV and XLSX read back with pandas and openpyxl."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from api.cli import app as cli
+from api.exports import COLUMNS, neutralise, reward_tier
+from tests.api.conftest import ADMIN
+
+HOSTILE = ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "-10+20", "@SUM(A1)"]
+FARMER = "burst-farmer"
+START = datetime(2026, 11, 1, 10, 0)
+
+
+def campaign() -> list[dict]:
+    """Hostile-id referrers with 6..9 invitees, an honest 张三 with 5, and a
+    farmer whose 12 invitees join within 6 minutes (flagged: burst)."""
+    events, n = [], 0
+
+    def join(referrer: str, invitee: str, at: datetime) -> None:
+        nonlocal n
+        n += 1
+        events.append(
+            {
+                "event_id": f"x-{n}",
+                "type": "join",
+                "inviter_id": referrer,
+                "invitee_id": invitee,
+                "occurred_at": at.isoformat() + "+08:00",
+            }
+        )
+
+    for i, referrer in enumerate(HOSTILE):
+        for j in range(6 + i):
+            join(referrer, f"{i}-fan-{j}", START + timedelta(days=j, hours=i))
+    for j in range(5):
+        join("张三", f"zs-fan-{j}", START + timedelta(days=2 * j))
+    for j in range(12):
+        join(FARMER, f"farm-{j}", START + timedelta(days=3, seconds=30 * j))
+    return events
+
+
+@pytest.fixture
+def exporting(make_client):
+    client = make_client(empty=True, reward_tiers={"金牌": 60, "银牌": 20})
+    assert client.post("/v1/events", json=campaign(), headers=ADMIN).json()["accepted"] == 47
+    assert client.post("/v1/analyses", headers=ADMIN).json()["status"] == "succeeded"
+    return client
+
+
+def test_csv_export_in_chinese_with_neutralised_formulas(exporting):
+    response = exporting.get(
+        "/v1/exports/kocs",
+        params={"format": "csv", "lang": "zh", "k": 10, "strategy": "score"},
+        headers=ADMIN,
+    )
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs for Chinese
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="kocs-' in response.headers["content-disposition"]
+    table = pd.read_csv(io.BytesIO(response.content), encoding="utf-8-sig", dtype=str)
+    assert list(table.columns) == [zh for _, _, zh in COLUMNS]
+    ids = table["用户ID"].tolist()
+    assert {"'" + h for h in HOSTILE} <= set(ids) and "张三" in ids
+    assert not any(i.startswith(("=", "+", "-", "@")) for i in ids)
+    assert exporting.get(f"/v1/users/{FARMER}", headers=ADMIN).json()["flagged"]
+    assert FARMER not in ids  # flagged, not approved
+    assert table["排名"].tolist() == [str(i) for i in range(1, len(ids) + 1)]
+    for _, row in table.iterrows():
+        assert row["奖励等级"] == reward_tier(float(row["KOC分数"]), {"金牌": 60, "银牌": 20}) or (
+            pd.isna(row["奖励等级"]) and float(row["KOC分数"]) < 20
+        )
+    link = response.headers["link"]
+    manifest_url = link[link.index("<") + 1 : link.index(">")]
+    manifest = exporting.get(manifest_url, headers=ADMIN).json()
+    assert manifest["strategy"] == "score" and manifest["k"] == 10 and manifest["lang"] == "zh"
+    assert manifest["rows"] == len(ids) and manifest["withheld_flagged"] == []
+    latest = exporting.get("/v1/analyses/latest", headers=ADMIN).json()
+    assert manifest["snapshot_id"] == latest["id"]
+    assert manifest["reward_tiers"] == {"金牌": 60, "银牌": 20} and manifest["exported_at"]
+
+
+def test_xlsx_export_has_a_manifest_sheet_and_approved_users(exporting):
+    review = exporting.post(
+        f"/v1/flags/{FARMER}/review",
+        json={"decision": "approve", "note": "a real flash sale", "reviewer": "ops-li"},
+        headers=ADMIN,
+    )
+    assert review.status_code == 200, review.text
+    response = exporting.get(
+        "/v1/exports/kocs", params={"format": "xlsx", "k": 10, "strategy": "score"}, headers=ADMIN
+    )
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["KOCs", "manifest"]
+    rows = list(book["KOCs"].values)
+    assert list(rows[0]) == [en for _, en, _ in COLUMNS]
+    by_id = {r[1]: r for r in rows[1:]}
+    assert FARMER in by_id and "approved on review" in by_id[FARMER][-1]
+    assert "burst" in by_id[FARMER][-1]
+    for hostile in HOSTILE:
+        cell = by_id["'" + hostile]
+        assert cell[1] == "'" + hostile
+    # no cell anywhere is a formula
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            assert all(c.data_type != "f" for c in row)
+    manifest = {k: v for k, v in list(book["manifest"].values)[1:]}
+    assert manifest["strategy"] == "score" and manifest["rows"] == len(rows) - 1
+    assert json.loads(manifest["excluded"]) == []
+    frame = pd.read_excel(io.BytesIO(response.content), sheet_name="KOCs", engine="calamine")
+    assert frame["user id"].tolist() == [r[1] for r in rows[1:]]
+
+
+def test_export_parameters_are_checked(exporting):
+    bad = exporting.get("/v1/exports/kocs?format=pdf", headers=ADMIN)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "format"
+    lang = exporting.get("/v1/exports/kocs?lang=fr", headers=ADMIN)
+    assert lang.status_code == 422 and lang.json()["errors"][0]["field"] == "lang"
+
+
+def test_neutralise_and_tiers():
+    assert neutralise("=1+1") == "'=1+1" and neutralise("\t=x") == "'\t=x"
+    assert neutralise("a=b") == "a=b" and neutralise(-5) == -5 and neutralise(None) is None
+    tiers = {"B": 50.0, "A": 80.0}
+    assert [reward_tier(s, tiers) for s in (90, 80, 79.9, 50, 10)] == ["A", "A", "B", "B", ""]
+
+
+def test_cli_export_writes_the_file_and_its_manifest(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tests.conftest import write_csv
+
+    monkeypatch.setenv("KOC_STORE_URL", str(tmp_path / "s.duckdb"))
+    monkeypatch.setenv("KOC_QUARANTINE_DIR", str(tmp_path / "q"))
+    rows = [
+        [e["event_id"], "join", e["inviter_id"], e["invitee_id"], e["occurred_at"], "", ""]
+        for e in campaign()
+    ]
+    runner = CliRunner()
+    runner.invoke(cli, ["ingest", str(write_csv(tmp_path / "e.csv", rows))], catch_exceptions=False)
+    runner.invoke(cli, ["analyze", "--json"], catch_exceptions=False)
+    out = tmp_path / "out" / "kocs.csv"
+    result = runner.invoke(cli, ["export", "--out", str(out), "--k", "5", "--lang", "zh"])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    manifest = json.loads((tmp_path / "out" / "kocs.csv.manifest.json").read_text("utf-8"))
+    assert manifest["k"] == 5 and manifest["strategy"] == "coverage"
+    table = pd.read_csv(out, encoding="utf-8-sig")
+    assert len(table) == manifest["rows"] <= 5 and "用户ID" in table.columns
+    xlsx = tmp_path / "kocs.xlsx"
+    assert runner.invoke(cli, ["export", "--out", str(xlsx)]).exit_code == 0
+    assert load_workbook(xlsx).sheetnames == ["KOCs", "manifest"]
+    bad = runner.invoke(cli, ["export", "--out", str(tmp_path / "k.pdf")])
+    assert bad.exit_code == 1 and "choose one of csv, xlsx" in bad.stderr

@@ -1,0 +1,86 @@
+"""`koc serve`: a real uvicorn server on loopback, and its refusals."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.api.conftest import VIEWER, VIEWER_KEY
+
+KOC = Path(sys.executable).with_name("koc")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_on_loopback_and_holds_the_store(tmp_path, analysed_store):
+    store = tmp_path / "store.duckdb"
+    shutil.copy(analysed_store, store)
+    port = free_port()
+    env = {
+        **os.environ,
+        "KOC_STORE_URL": str(store),
+        "KOC_API_KEYS": f"viewer:{VIEWER_KEY}",
+        "KOC_QUARANTINE_DIR": str(tmp_path / "q"),
+    }
+    server = subprocess.Popen(
+        [KOC, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                health = httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not start")
+        assert health.json()["status"] == "ok" and health.json()["snapshot_id"]
+        kocs = httpx.get(f"{base}/v1/kocs?k=5", headers=VIEWER, timeout=30)
+        assert kocs.status_code == 200 and len(kocs.json()["items"]) == 5
+        assert httpx.get(f"{base}/v1/kocs", timeout=5).status_code == 401
+        # the server holds the store: a second writer is told who has it
+        busy = subprocess.run([KOC, "analyze"], env=env, capture_output=True, text=True)
+        assert busy.returncode == 1 and "in use by another process" in busy.stderr
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=20)
+    assert f"{base}/docs" in output and "/v1/exports/kocs?format=xlsx" in output
+    # a graceful stop: the lifespan ran to its end and closed the store
+    assert "Application shutdown complete" in output, output
+
+
+def test_serve_without_keys_refuses_anything_but_loopback(tmp_path):
+    env = {**os.environ, "KOC_STORE_URL": str(tmp_path / "s.duckdb"), "KOC_API_KEYS": ""}
+    done = subprocess.run(
+        [KOC, "serve", "--host", "0.0.0.0", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no API keys are configured" in done.stderr and "KOC_API_KEYS" in done.stderr
+    assert not (tmp_path / "s.duckdb").exists()  # refused before opening anything
+
+
+def test_serve_reports_a_bad_key_setting(tmp_path):
+    env = {**os.environ, "KOC_STORE_URL": str(tmp_path / "s.duckdb"), "KOC_API_KEYS": "root:short"}
+    done = subprocess.run([KOC, "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "KOC_API_KEYS" in done.stderr
+    assert "short" not in done.stderr.replace("shorter", "")  # the key itself is never echoed
