@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_USERS ?= 20000
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
 
 .PHONY: install demo test lint bench clean
 
@@ -24,6 +26,7 @@ demo: $(STAMP)
 	$(BIN)/koc top --by effective_invites --limit 10
 	$(BIN)/koc kocs --k 10
 	$(BIN)/koc flags --limit 10
+	$(BIN)/koc serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/kocs.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf $(VENV) data bench/out .pytest_cache .ruff_cache .hypothesis

@@ -712,6 +712,9 @@ def _spinner(text: str, *, quiet: bool):
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="log every request")
+    ] = True,
     store: StoreOption = None,
 ) -> None:
     """Serve the HTTP API (docs at /docs) on the store.
@@ -744,7 +747,13 @@ def serve(
         + ("  keys:     none configured: open on loopback only" if not settings.api_keys else ""),
         highlight=False,
     )
-    uvicorn.run(create_app(settings, the_store), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings, the_store),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+    )
 
 
 @app.command()

@@ -154,14 +154,7 @@ def _ingest(
         raise BadRequestError(str(exc).replace(str(path), source)) from None
     service.changed()
     return IngestResult(
-        source=report.source,
-        read=report.read,
-        accepted=report.accepted,
-        duplicates=report.duplicates,
-        rejected=report.rejected,
-        batch_id=report.batch_id,
-        seconds=report.seconds,
-        quarantine=report.quarantine,
+        **report.to_json(),
         rejections=_first_rejections(rejects.path) if report.rejected else [],
     )
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from graph.analysis.kocs import KocRow
+
 
 class ErrorItem(BaseModel):
     field: str = Field(description="the field at fault, e.g. k, user_id, body, X-API-Key")
@@ -111,24 +113,6 @@ class ReferrerPage(Page):
     items: list[Referrer]
 
 
-class Koc(BaseModel):
-    rank: int
-    user_id: str
-    gain: float
-    coverage_share: float
-    lit_share: float
-    communities: list[int]
-    reason: str
-    koc_score: float
-    invites: int
-    effective_invites: int
-    reach: int
-    conversions: int
-    gmv: float
-    community: int
-    quota_spill: bool
-
-
 class KocPage(Page):
     snapshot_id: str
     strategy: str
@@ -138,7 +122,7 @@ class KocPage(Page):
     eligible: int
     spread: dict[str, Any] | None = Field(description="influence: expected spread and its check")
     notes: list[str]
-    items: list[Koc]
+    items: list[KocRow] = Field(description="the picks, best first, with the reason in words")
 
 
 class Flag(BaseModel):

@@ -78,6 +78,12 @@ def koc_list(service: Service, params: KocParams) -> KocList:
     )
 
 
+def warm(service: Service) -> None:
+    """Load the latest snapshot and the default KOC list into the cache."""
+    if service.snapshot() is not None:
+        koc_list(service, KocParams())
+
+
 def kocs(service: Service, params: KocParams, limit: int, offset: int) -> models.KocPage:
     chosen = koc_list(service, params)
     rows = chosen.rows[offset : offset + limit]
@@ -93,7 +99,7 @@ def kocs(service: Service, params: KocParams, limit: int, offset: int) -> models
         eligible=chosen.eligible,
         spread=chosen.spread,
         notes=chosen.notes,
-        items=[models.Koc.model_validate(r, from_attributes=True) for r in rows],
+        items=rows,
     )
 
 

@@ -79,6 +79,17 @@ class Service:
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._in_flight: dict[tuple, threading.Lock] = {}
         self.jobs: dict[str, Job] = {}
+        # Called (in a thread) when the server starts and after each analysis,
+        # so the first operator does not wait for the snapshot to load.
+        self.warm_up: Callable[[], None] | None = None
+
+    def warm(self) -> None:
+        if self.warm_up is None:
+            return
+        try:
+            self.warm_up()
+        except Exception:  # a warm-up is a courtesy; the request will say what is wrong
+            log.warning("warm-up failed", exc_info=True)
 
     def close(self) -> None:
         for job in list(self.jobs.values()):
@@ -160,3 +171,5 @@ class Service:
             job.finished_at = datetime.now(UTC)
             assert job.done is not None
             job.done.set()
+        if job.status == "succeeded":
+            self.warm()

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         5.0, ge=0, description="POST /v1/analyses answers 202 when it runs longer than this"
     )
 
+    warm_up: bool = Field(
+        True, description="load the latest analysis and default KOC list when the server starts"
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _parse_keys(cls, value: object) -> object:

@@ -1,0 +1,63 @@
+"""The service's cache: once per store version, one computation per key."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from api.service import Service
+from api.settings import Settings
+from graph.analysis.kocs import KocParams
+
+
+class FakeStore:
+    url = "memory://"
+
+    def close(self) -> None:
+        pass
+
+
+def test_cached_computes_once_per_version_even_when_asked_at_once():
+    service = Service(FakeStore(), Settings())
+    calls = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.05)
+        return len(calls)
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(service.cached(("k",), slow)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [1] * 8 and len(calls) == 1
+    assert service.peek(("k",)) == 1 and service.peek(("other",)) is None
+    service.changed()
+    assert service.peek(("k",)) is None
+    assert service.cached(("k",), slow) == 2
+
+
+def test_a_change_during_a_computation_is_not_cached_as_current():
+    service = Service(FakeStore(), Settings())
+
+    def racing() -> str:
+        service.changed()  # e.g. an ingest landed while this was computed
+        return "stale"
+
+    assert service.cached(("k",), racing) == "stale"
+    assert service.peek(("k",)) is None
+
+
+def test_the_server_warms_the_default_koc_list(client):
+    service = client.app.state.service
+    for _ in range(200):
+        if service.peek(("kocs", KocParams())) is not None:
+            break
+        time.sleep(0.05)
+    warmed = service.peek(("kocs", KocParams()))
+    assert warmed is not None and len(warmed.rows) == 50
