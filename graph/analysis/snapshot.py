@@ -9,6 +9,7 @@ tables (only its id and computed_at differ).
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -59,6 +60,14 @@ class AnalysisParams:
                 f"score weights for unknown signals: {', '.join(sorted(unknown))}; "
                 f"known: {', '.join(SCORE_SIGNALS)}"
             )
+        bad = {k: w for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0)}
+        if bad:
+            raise ValueError(
+                "score weights must be finite and 0 or more: "
+                + ", ".join(f"{k}={w}" for k, w in sorted(bad.items()))
+            )
+        if not 0 < sum(self.weights.values()) < math.inf:
+            raise ValueError("score weights must have a positive, finite sum")
         if self.since and self.until and self.since >= self.until:
             raise ValueError("since must be before until")
 

@@ -217,8 +217,14 @@ def test_long_analysis_answers_202_then_polls_and_runs_one_at_a_time(make_client
 
 
 def test_analysis_input_errors(client):
-    bad_weight = client.post("/v1/analyses", json={"weights": {"fame": 1}}, headers=ADMIN)
-    assert bad_weight.status_code == 422 and error_fields(bad_weight) == {"weights"}
+    for weights in (b'{"fame": 1}', b'{"reach": NaN}', b'{"reach": -1}', b"{}"):
+        bad_weight = client.post(
+            "/v1/analyses",
+            content=b'{"weights": ' + weights + b"}",
+            headers={**ADMIN, "Content-Type": "application/json"},
+        )
+        assert bad_weight.status_code == 422, weights
+        assert error_fields(bad_weight) == {"weights"}
     backwards = client.post(
         "/v1/analyses", json={"since": "2026-02-01", "until": "2026-01-01"}, headers=ADMIN
     )
