@@ -23,7 +23,7 @@ from api import errors, queries
 from api.routes import analyses, events, exports, flags, health, reads
 from api.service import Service
 from api.settings import Settings, get_settings
-from graph.store import Store, open_store
+from graph.store import Store
 
 UPLOAD_PATHS = ("/v1/events/upload",)
 DESCRIPTION = """
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened = store or open_store(settings.store_url, memory_limit=settings.duckdb_memory_limit)
+        opened = store or settings.open_store()
         service = app.state.service = Service(opened, settings)
         # What start-up loaded lives as long as the server. Some of it (the
         # DuckDB bindings) makes every full collection take ~50 ms, which was

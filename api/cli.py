@@ -29,7 +29,7 @@ from graph.analysis.snapshot import analyze as run_analysis
 from graph.ingest import IngestReport, ingest_file
 from graph.ranking import TOP_BY, top_referrers
 from graph.review import approved_ids, review_queue, review_user
-from graph.store import REVIEW_STATUSES, Store, Window, open_store
+from graph.store import REVIEW_STATUSES, Store, Window
 from loaders.errors import SearchlightError
 from loaders.generator import FORMATS, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
@@ -80,9 +80,7 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings, url: str | None, *, read_only: bool = False) -> Store:
-    return open_store(
-        url or settings.store_url, read_only=read_only, memory_limit=settings.duckdb_memory_limit
-    )
+    return settings.open_store(url, read_only=read_only)
 
 
 def _default_quarantine(settings: Settings, paths: list[Path]) -> Path:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graph.analysis.fraud import FraudRules
-from graph.store import DEFAULT_STORE_URL
+from graph.store import DEFAULT_STORE_URL, Store, open_store
 from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.errors import SearchlightError
 
@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         Path("./data/quarantine"), description="where rejected rows are written"
     )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB's memory limit for the store")
+    neo4j_password: SecretStr | None = Field(
+        None, description="the Neo4j password when the store URL carries none"
+    )
+    neo4j_batch_size: int = Field(
+        10_000, ge=1, le=1_000_000, description="rows per UNWIND batch written to Neo4j"
+    )
     fraud: FraudRules = Field(
         default_factory=FraudRules,
         description="fraud screening thresholds, e.g. KOC_FRAUD__BURST_JOINS=20 (docs/fraud.md)",
@@ -104,6 +110,16 @@ class Settings(BaseSettings):
             if not 0 <= floor <= 100:
                 raise ValueError(f"tier {name!r}: minimum KOC score {floor} is not in 0..100")
         return dict(sorted(tiers.items(), key=lambda kv: -kv[1]))
+
+    def open_store(self, url: str | None = None, *, read_only: bool = False) -> Store:
+        """The store these settings (or `url`) name."""
+        return open_store(
+            url or self.store_url,
+            read_only=read_only,
+            memory_limit=self.duckdb_memory_limit,
+            neo4j_password=self.neo4j_password.get_secret_value() if self.neo4j_password else None,
+            neo4j_batch_size=self.neo4j_batch_size,
+        )
 
 
 def _masked(secret: str) -> str:

@@ -47,6 +47,7 @@ from graph.store import (
     UserNotFoundError,
     UserRecord,
     Window,
+    bounded_neighbourhood,
 )
 from loaders.canonical import EVENT_SCHEMA
 
@@ -444,34 +445,18 @@ class EmbeddedStore:
         con = self._con
         if not self._scalar("SELECT count(*) FROM users WHERE id = ?", [user_id]):
             raise UserNotFoundError(f"no user {user_id!r} in store {self.path}")
-        # Breadth-first over the undirected ties, one hop per query. Each
-        # query is capped, so a supernode costs no more than the room left.
-        reached = {user_id: 0}
-        frontier = [user_id]
-        truncated = False
-        for hop in range(1, hops + 1):
-            room = limit - len(reached)
-            if not frontier or room <= 0:
-                truncated = truncated or (bool(frontier) and room <= 0)
-                break
-            cap = room + len(reached)  # already-reached users may come back
+
+        def neighbours(frontier: list[str], cap: int) -> list[str]:
             rows = con.sql(
                 f"""SELECT DISTINCT other FROM ({_TIES_SQL}) t
                     WHERE t.one IN (SELECT unnest($frontier::VARCHAR[]))
                     ORDER BY other LIMIT $cap""",
                 params={"frontier": frontier, "cap": cap},
             ).fetchall()
-            new = [r[0] for r in rows if r[0] not in reached]
-            if len(rows) == cap or len(new) > room:
-                truncated = True
-            frontier = new[:room]
-            for other in frontier:
-                reached[other] = hop
-        kept = list(reached.items())
+            return [r[0] for r in rows]
+
+        kept, truncated = bounded_neighbourhood(user_id, hops, limit, neighbours)
         ids = [k for k, _ in kept]
-        users = pa.table(
-            {"id": pa.array(ids, pa.string()), "hop": pa.array([h for _, h in kept], pa.int64())}
-        )
         ties = con.sql(
             """SELECT referrer_id AS source, invitee_id AS target, 'REFERRED' AS kind FROM referred
                WHERE referrer_id IN (SELECT unnest($ids::VARCHAR[]))
@@ -483,7 +468,7 @@ class EmbeddedStore:
                ORDER BY source, target, kind""",
             params={"ids": ids},
         ).to_arrow_table()
-        return EgoNetwork(users=users, ties=ties, truncated=truncated)
+        return EgoNetwork.of(kept, ties, truncated)
 
     def watermark(self) -> int:
         return self._scalar("SELECT coalesce(max(id), 0) FROM batches")

@@ -7,7 +7,7 @@ invitee) and INVITED ties (every other inviter-invitee pair).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -158,6 +158,42 @@ class EgoNetwork:
     ties: pa.Table
     truncated: bool
 
+    @classmethod
+    def of(cls, kept: list[tuple[str, int]], ties: pa.Table, truncated: bool) -> EgoNetwork:
+        users = pa.table(
+            {
+                "id": pa.array([k for k, _ in kept], pa.string()),
+                "hop": pa.array([h for _, h in kept], pa.int64()),
+            }
+        )
+        return cls(users=users, ties=ties, truncated=truncated)
+
+
+def bounded_neighbourhood(
+    start: str, hops: int, limit: int, neighbours: Callable[[list[str], int], list[str]]
+) -> tuple[list[tuple[str, int]], bool]:
+    """Breadth-first from `start` over `neighbours(frontier, cap)` (at most
+    `cap` ids, sorted): (user, hop) nearest first, at most `limit` users, and
+    whether the cap cut the search short. Each hop asks for no more than the
+    room left, so a supernode costs no more than the answer it fits in."""
+    reached = {start: 0}
+    frontier = [start]
+    truncated = False
+    for hop in range(1, hops + 1):
+        room = limit - len(reached)
+        if not frontier or room <= 0:
+            truncated = truncated or (bool(frontier) and room <= 0)
+            break
+        cap = room + len(reached)  # already-reached users may come back
+        found = neighbours(frontier, cap)
+        new = [other for other in found if other not in reached]
+        if len(found) == cap or len(new) > room:
+            truncated = True
+        frontier = new[:room]
+        for other in frontier:
+            reached[other] = hop
+    return list(reached.items()), truncated
+
 
 class Store(Protocol):
     url: str
@@ -221,10 +257,17 @@ class Store(Protocol):
 
 
 def open_store(
-    url: str | None = None, *, read_only: bool = False, memory_limit: str = "1GB"
+    url: str | None = None,
+    *,
+    read_only: bool = False,
+    memory_limit: str = "1GB",
+    neo4j_password: str | None = None,
+    neo4j_batch_size: int = 10_000,
 ) -> Store:
     """The store a URL names: a file path, or `duckdb:///relative/path` and
-    `duckdb:////absolute/path` (the duckdb_engine convention) for the embedded store."""
+    `duckdb:////absolute/path` (the duckdb_engine convention) for the embedded
+    store; `neo4j://`, `neo4j+s://`, `bolt://` or `bolt+s://` for Neo4j
+    (`graph.neo4j_store`)."""
     url = url or DEFAULT_STORE_URL
     scheme, sep, rest = url.partition("://")
     if not sep:
@@ -233,7 +276,17 @@ def open_store(
         if not rest.startswith("/") or rest == "/":
             raise StoreError(f"store URL {url!r}: expected duckdb:///PATH")
         return _embedded(Path(rest[1:]), read_only, memory_limit)
-    raise StoreError(f"unsupported store URL scheme {scheme!r}; use a file path or duckdb:///path")
+    if scheme in NEO4J_SCHEMES:
+        from graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore(url, password=neo4j_password, batch_size=neo4j_batch_size)
+    raise StoreError(
+        f"unsupported store URL scheme {scheme!r}; use a file path, duckdb:///path or "
+        f"one of {', '.join(s + '://' for s in NEO4J_SCHEMES)}"
+    )
+
+
+NEO4J_SCHEMES = ("neo4j", "neo4j+s", "bolt", "bolt+s")
 
 
 def _embedded(path: Path, read_only: bool, memory_limit: str) -> Store:

@@ -6,26 +6,45 @@ protocol only, so a new backend joins by adding itself to BACKENDS.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
+from graph import cypher
 from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
+from graph.neo4j_store import Neo4jStore
 from graph.store import UserNotFoundError, Window
 from loaders.generator import generate_campaign, write_campaign
 from loaders.quarantine import Quarantine
+
+NEO4J_URL = os.environ.get("KOC_TEST_NEO4J_URL")
 
 
 def embedded(tmp_path: Path):
     return EmbeddedStore(tmp_path / "contract.duckdb", memory_limit="512MB")
 
 
-BACKENDS = {"embedded": embedded}
+def neo4j(tmp_path: Path):
+    """The Neo4j at KOC_TEST_NEO4J_URL (password there or in
+    KOC_NEO4J_PASSWORD), emptied first: use a throwaway database."""
+    store = Neo4jStore(NEO4J_URL, password=os.environ.get("KOC_NEO4J_PASSWORD"))
+    while store._runner.write(cypher.DELETE_EVERYTHING, {"limit": 10_000})[0]["deleted"]:
+        pass
+    return store
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+BACKENDS = {"embedded": embedded, "neo4j": neo4j}
+SKIPS = {
+    "neo4j": pytest.mark.skipif(
+        not NEO4J_URL, reason="Neo4j contract tests need KOC_TEST_NEO4J_URL (see README)"
+    )
+}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=SKIPS.get(name, ())) for name in sorted(BACKENDS)])
 def loaded(request, tmp_path):
     """A store of each backend holding the same generated campaign."""
     store = BACKENDS[request.param](tmp_path)
