@@ -8,7 +8,7 @@ DEMO_USERS ?= 20000
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean up down
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/kocs.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/api_load.py
+
+# Neo4j and the API in containers (docker-compose.yml; settings in .env).
+up:
+	@test -f .env || { echo "no .env: cp .env.example .env and set NEO4J_PASSWORD and KOC_API_KEYS"; exit 1; }
+	docker compose up -d --build --wait
+	@echo "API: http://127.0.0.1:8000/docs   Neo4j Browser: http://127.0.0.1:7474"
+
+down:
+	docker compose down
 
 clean:
 	rm -rf $(VENV) data bench/out .pytest_cache .ruff_cache .hypothesis

@@ -72,12 +72,11 @@ ON CREATE SET e.type = row.type, e.inviter_id = row.inviter_id,
 
 COUNT_BATCH_EVENTS = "MATCH (e:Event {batch_id: $batch_id}) RETURN count(e) AS accepted"
 
-# The users a batch touched: its invitees, and its inviters.
+# The users a batch touched: its invitees, and its inviters (the store takes
+# the invitees out of the inviters: list membership in Cypher is linear).
 BATCH_USERS = """
 MATCH (e:Event {batch_id: $batch_id})
-WITH collect(DISTINCT e.invitee_id) AS invitees,
-     collect(DISTINCT e.inviter_id) AS inviters
-RETURN invitees, [i IN inviters WHERE NOT i IN invitees] AS inviters
+RETURN collect(DISTINCT e.invitee_id) AS invitees, collect(DISTINCT e.inviter_id) AS inviters
 """
 
 # User state from the log, for a batch of user ids (DESIGN.md, "Graph model"):
@@ -366,10 +365,14 @@ FINISH_SNAPSHOT = "MATCH (s:Snapshot {id: $snapshot_id}) SET s.status = 'saved'"
 
 # Older snapshots keep their summary; their communities and flags go.
 DELETE_OLD_SNAPSHOT_ROWS = """
-MATCH (n)
-WHERE (n:Community OR n:Flag) AND n.snapshot_id <> $snapshot_id
-WITH n LIMIT $limit
-DETACH DELETE n
+CALL {
+    MATCH (c:Community) WHERE c.snapshot_id <> $snapshot_id
+    RETURN c AS old LIMIT $limit
+    UNION
+    MATCH (f:Flag) WHERE f.snapshot_id <> $snapshot_id
+    RETURN f AS old LIMIT $limit
+}
+DETACH DELETE old
 RETURN count(*) AS deleted
 """
 

@@ -309,7 +309,8 @@ class Neo4jStore:
 
     def _batch_users(self, batch_id: int) -> tuple[list[str], list[str]]:
         row = self._runner.read(cypher.BATCH_USERS, {"batch_id": batch_id})[0]
-        return row["invitees"], row["inviters"]
+        invitees = set(row["invitees"])
+        return sorted(invitees), sorted(set(row["inviters"]) - invitees)
 
     def _derive(self, invitees: list[str], inviters: list[str]) -> None:
         for ids in _chunks([*invitees, *inviters], self.batch_size):

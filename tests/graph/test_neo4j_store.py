@@ -17,7 +17,14 @@ from neo4j.time import DateTime
 
 from graph import cypher
 from graph.neo4j_store import Neo4jStore, describe_error, parse_url
-from graph.store import REVIEW_STATUSES, SavedSnapshot, StoreError, UserNotFoundError, Window
+from graph.store import (
+    REVIEW_STATUSES,
+    SavedSnapshot,
+    StoreError,
+    UserNotFoundError,
+    Window,
+    open_store,
+)
 from loaders.canonical import EVENT_SCHEMA, EVENT_TYPES
 
 URL = "neo4j://searchlight:s3cret-pw@graph.internal:7687/koc"
@@ -59,7 +66,7 @@ class RecordingRunner:
     def _batch_users(self, params: dict) -> list[dict]:
         events = self._written_events()
         invitees = sorted({e["invitee_id"] for e in events})
-        inviters = sorted({e["inviter_id"] for e in events if e["inviter_id"]} - set(invitees))
+        inviters = sorted({e["inviter_id"] for e in events if e["inviter_id"]})
         return [{"invitees": invitees, "inviters": inviters}]
 
     def _run(self, kind: str, query: str, params: dict) -> list[dict]:
@@ -549,3 +556,13 @@ def test_driver_errors_in_words_with_the_password_hidden():
     assert "has no database 'koc'" in said["no database"]
     assert all("s3cret" not in text for text in said.values())
     assert describe_error(ValueError("not the driver's"), url) is None
+
+
+def test_an_unreachable_server_is_named_with_the_password_hidden():
+    """The real driver, against a port nothing listens on."""
+    with pytest.raises(StoreError, match="is unreachable") as info:
+        open_store("neo4j://neo4j:s3cret-pw@127.0.0.1:1/koc")
+    assert "neo4j://neo4j:***@127.0.0.1:1/koc" in str(info.value)
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(StoreError, match=r"bolt://neo4j:\*\*\*@127.0.0.1:1 is unreachable"):
+        open_store("bolt://neo4j@127.0.0.1:1", neo4j_password="from-settings")

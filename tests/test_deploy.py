@@ -1,0 +1,54 @@
+"""The deployment files say what the README promises (they run where
+Docker does: `make up`, and CI's Neo4j service container)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_compose_runs_neo4j_5_and_the_api_against_it():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    neo4j, api = compose["services"]["neo4j"], compose["services"]["api"]
+    assert neo4j["image"].startswith("neo4j:5") and "community" in neo4j["image"]
+    assert neo4j["environment"]["NEO4J_AUTH"].startswith("neo4j/${NEO4J_PASSWORD:?")
+    assert {"NEO4J_server_memory_heap_max__size", "NEO4J_server_memory_pagecache_size"} <= set(
+        neo4j["environment"]
+    )
+    assert "cypher-shell" in " ".join(neo4j["healthcheck"]["test"])
+    volumes = {v.split(":")[0] for v in neo4j["volumes"]}
+    assert volumes <= set(compose["volumes"])  # named volumes, not host paths
+    assert api["build"] == "."
+    assert api["depends_on"]["neo4j"]["condition"] == "service_healthy"
+    assert api["environment"]["KOC_STORE_URL"].startswith("neo4j://neo4j@neo4j:7687")
+    assert api["environment"]["KOC_NEO4J_PASSWORD"] == "${NEO4J_PASSWORD}"
+    assert "KOC_API_KEYS:?" in api["environment"]["KOC_API_KEYS"]  # no keys, no start
+    published = [p for s in (neo4j, api) for p in s["ports"]]
+    assert all(p.startswith("127.0.0.1:") for p in published)
+
+
+def test_no_secret_is_committed():
+    example = (ROOT / ".env.example").read_text()
+    assert "NEO4J_PASSWORD=" in example and "KOC_API_KEYS=" in example
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    for name in ("docker-compose.yml", "Dockerfile", ".github/workflows/ci.yml"):
+        text = (ROOT / name).read_text()
+        assert not re.search(r"NEO4J_AUTH: neo4j/(?!\$\{|ci-only)", text), name
+
+
+def test_ci_runs_the_suite_with_a_neo4j_service():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    job = workflow["jobs"]["test"]
+    assert job["services"]["neo4j"]["image"].startswith("neo4j:5")
+    assert job["env"]["KOC_TEST_NEO4J_URL"].startswith("neo4j://")
+    assert any(step.get("run") == ".ci/run" for step in job["steps"])
+
+
+def test_dockerfile_serves_the_api():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM python:3.11" in dockerfile and "USER searchlight" in dockerfile
+    assert 'CMD ["koc", "serve", "--host", "0.0.0.0"' in dockerfile
