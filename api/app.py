@@ -8,7 +8,6 @@ through the API then, not the CLI.
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -51,14 +50,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # the whole p99 under load; frozen objects are never traversed again.
         gc.collect()
         gc.freeze()
+        if settings.cache_check_seconds > 0:
+            service.watch(settings.cache_check_seconds)
         if settings.warm_up:
             service.warm_up = partial(queries.warm, service)
-            threading.Thread(target=service.warm, name="warm-up", daemon=True).start()
+            service.in_background(service.warm, "warm-up")
         try:
             yield
         finally:
             gc.unfreeze()
-            app.state.service.close()
+            service.close()  # this lifespan's own, even if another started since
 
     app = FastAPI(
         title="Searchlight",

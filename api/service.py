@@ -82,6 +82,40 @@ class Service:
         # Called (in a thread) when the server starts and after each analysis,
         # so the first operator does not wait for the snapshot to load.
         self.warm_up: Callable[[], None] | None = None
+        self._marker: tuple | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        # Every background thread, joined before the store closes: a thread
+        # left inside DuckDB when the interpreter exits aborts the process.
+        self._threads: list[threading.Thread] = []
+
+    def in_background(self, work: Callable[[], None], name: str) -> threading.Thread:
+        thread = threading.Thread(target=work, name=name, daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def watch(self, seconds: float) -> None:
+        """Every `seconds`, compare the store's change marker and drop the
+        cache when it moved: another process (the CLI, a second server on the
+        same Neo4j) may have written. Runs beside the requests, never in them."""
+        self._marker = self.store.change_marker()
+
+        def loop() -> None:
+            while not self._stop.wait(seconds):
+                try:
+                    marker = self.store.change_marker()
+                except Exception:  # the store is away; /health says so
+                    log.warning("cannot read the store's change marker", exc_info=True)
+                    continue
+                if marker != self._marker:
+                    self._marker = marker
+                    self.changed()
+                    self.warm()
+
+        self._watcher = self.in_background(loop, "store-watch")
 
     def warm(self) -> None:
         if self.warm_up is None:
@@ -92,9 +126,11 @@ class Service:
             log.warning("warm-up failed", exc_info=True)
 
     def close(self) -> None:
-        for job in list(self.jobs.values()):
-            if job.done is not None:
-                job.done.wait()
+        self._stop.set()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join()
         self.store.close()
 
     # -- the cache ---------------------------------------------------------
@@ -104,6 +140,12 @@ class Service:
         with self._lock:
             self.version += 1
             self._cache.clear()
+        if self._watcher is not None:
+            # Our own write: the watcher need not drop the cache again for it.
+            try:
+                self._marker = self.store.change_marker()
+            except Exception:
+                self._marker = None
 
     def cached(self, key: tuple, compute: Callable[[], T]) -> T:
         """compute() once per store version; concurrent callers of the same
@@ -147,7 +189,7 @@ class Service:
                 raise AnalysisRunningError(running[0].id)
             job = Job(uuid.uuid4().hex, params, datetime.now(UTC), done=threading.Event())
             self.jobs[job.id] = job
-        threading.Thread(target=self._run, args=(job,), name=f"analysis-{job.id[:8]}").start()
+        self.in_background(lambda: self._run(job), f"analysis-{job.id[:8]}")
         return job
 
     def _run(self, job: Job) -> None:

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         5.0, ge=0, description="POST /v1/analyses answers 202 when it runs longer than this"
     )
 
+    cache_check_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="how often the server looks for writes by other processes (0: never)",
+    )
     warm_up: bool = Field(
         True, description="load the latest analysis and default KOC list when the server starts"
     )

@@ -188,6 +188,17 @@ OPTIONAL MATCH (b:Batch {status: 'applied'})
 RETURN coalesce(max(b.id), 0) AS watermark
 """
 
+# What the API's cache watches: any ingest, analysis or review changes it.
+CHANGE_MARKER = """
+CALL { OPTIONAL MATCH (b:Batch {status: 'applied'}) RETURN coalesce(max(b.id), 0) AS watermark }
+CALL {
+    OPTIONAL MATCH (s:Snapshot {status: 'saved'})
+    RETURN s.id AS snapshot ORDER BY s.computed_at DESC, s.id LIMIT 1
+}
+CALL { MATCH (r:Review) RETURN count(r) AS reviews }
+RETURN watermark, snapshot, reviews
+"""
+
 # -- reads ---------------------------------------------------------------------
 
 _IN_WINDOW = """{t} >= $since AND {t} < $until

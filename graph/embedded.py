@@ -473,6 +473,15 @@ class EmbeddedStore:
     def watermark(self) -> int:
         return self._scalar("SELECT coalesce(max(id), 0) FROM batches")
 
+    def change_marker(self) -> tuple:
+        snapshot = (
+            self._scalar(f"SELECT max(id) FROM (SELECT id FROM snapshots {_LATEST})")
+            if self._has_table("snapshots")
+            else None
+        )
+        reviews = self._scalar("SELECT count(*) FROM reviews") if self._has_table("reviews") else 0
+        return (self.watermark(), snapshot, reviews)
+
     def save_snapshot(self, snapshot: SavedSnapshot) -> None:
         con = self._con
         con.execute("BEGIN TRANSACTION")

@@ -341,6 +341,10 @@ class Neo4jStore:
     def watermark(self) -> int:
         return self._runner.read(cypher.WATERMARK, {})[0]["watermark"]
 
+    def change_marker(self) -> tuple:
+        row = self._runner.read(cypher.CHANGE_MARKER, {})[0]
+        return (row["watermark"], row["snapshot"], row["reviews"])
+
     # -- reads ---------------------------------------------------------------
 
     def read_graph(self, window: Window) -> GraphTables:

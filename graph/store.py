@@ -229,6 +229,11 @@ class Store(Protocol):
         before it repeats a user."""
         ...
 
+    def change_marker(self) -> tuple:
+        """A cheap value that changes whenever an ingest, an analysis or a
+        review changes what reads return (the API's cache watches it)."""
+        ...
+
     def watermark(self) -> int:
         """The last applied ingest batch (0 for an empty store)."""
         ...

@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.python.asgi import shutdown_lifespans
 
 from api.app import create_app
 from api.settings import ApiKey, Settings
@@ -35,8 +35,10 @@ def fuzzed_schema(tmp_path_factory, analysed_store):
             analysis_wait_seconds=30,
         )
     )
-    with TestClient(app):  # runs the lifespan: the store is open while we fuzz
-        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    # schemathesis starts the app's lifespan on its first call; stop it here,
+    # so the store is closed and its threads joined before the session ends.
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    shutdown_lifespans()
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)

@@ -8,6 +8,7 @@ import time
 from api.service import Service
 from api.settings import Settings
 from graph.analysis.kocs import KocParams
+from tests.api.conftest import ADMIN_KEY
 
 
 class FakeStore:
@@ -61,3 +62,21 @@ def test_the_server_warms_the_default_koc_list(client):
         time.sleep(0.05)
     warmed = service.peek(("kocs", KocParams()))
     assert warmed is not None and len(warmed.rows) == 50
+
+
+def test_writes_by_another_process_reach_the_cache(make_client):
+    """A review recorded straight in the store (as the CLI would on a shared
+    Neo4j) drops the cached queue within the watch interval."""
+    client = make_client(cache_check_seconds=0.05)
+    headers = {"X-API-Key": ADMIN_KEY}
+    first = client.get("/v1/flags?status=declined", headers=headers).json()
+    assert first["total"] == 0
+    service = client.app.state.service
+    flagged = service.snapshot().flags["user_id"][0].as_py()
+    service.store.record_review(flagged, "declined", "farm", "cli-user")  # not through the API
+    for _ in range(100):
+        now = client.get("/v1/flags?status=declined", headers=headers).json()
+        if now["total"]:
+            break
+        time.sleep(0.05)
+    assert [e["user_id"] for e in now["items"]] == [flagged]

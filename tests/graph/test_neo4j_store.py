@@ -465,6 +465,7 @@ def test_every_statement_in_the_module_is_sent_with_its_parameters():
     runner = RecordingRunner(
         {
             cypher.REFERRER_COUNT: [{"referrers": 0}],
+            cypher.CHANGE_MARKER: [{"watermark": 6, "snapshot": None, "reviews": 0}],
             cypher.STATS: [
                 dict.fromkeys(("users", "referred_edges", "invited_ties", "batches"), 0)
                 | {"first_event_at": None, "last_event_at": None}
@@ -479,6 +480,7 @@ def test_every_statement_in_the_module_is_sent_with_its_parameters():
     store.watermark()
     store.reviews()
     store.latest_snapshot()
+    assert store.change_marker() == (6, None, 0)
     assert_parameters_only(runner)
     unused = cypher.statements() - set(runner.queries())
     # what a live server or a failure path exercises instead

@@ -198,3 +198,21 @@ def test_one_user_and_its_referral_chain(loaded):
     assert root.referred_by is None and store.referral_chain(root.id) == []
     with pytest.raises(UserNotFoundError, match="no user 'nobody'"):
         store.user("nobody")
+
+
+def test_the_change_marker_moves_with_every_kind_of_write(loaded, tmp_path):
+    from graph.analysis.snapshot import analyze
+
+    store, events, _ = loaded
+    start = store.change_marker()
+    assert store.change_marker() == start  # reading changes nothing
+    someone = events["invitee_id"][0].as_py()
+    store.record_review(someone, "approved", "checked", "ops")
+    reviewed = store.change_marker()
+    assert reviewed != start
+    write_campaign(*generate_campaign(users=60, seed=4), tmp_path / "more.csv", "csv")
+    ingest_file(store, tmp_path / "more.csv", quarantine=Quarantine(tmp_path / "q2.csv"))
+    ingested = store.change_marker()
+    assert ingested != reviewed
+    store.save_snapshot(analyze(store).to_saved())
+    assert store.change_marker() != ingested
