@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_USERS ?= 20000
 DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
+# Debian's Chromium, for the explorer's browser tests (playwright drives it).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install demo test lint bench clean up down
 
@@ -31,8 +34,13 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: lint
-	$(BIN)/python -m pytest
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the explorer's browser tests"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: lint $(CHROMIUM)
+	KOC_TEST_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

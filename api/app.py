@@ -11,7 +11,9 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
+import pyvis
 import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -19,12 +21,15 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, queries
-from api.routes import analyses, events, exports, flags, health, reads
+from api.routes import analyses, events, explorer, exports, flags, health, reads
 from api.service import Service
 from api.settings import Settings, get_settings
 from graph.store import Store
 
 UPLOAD_PATHS = ("/v1/events/upload",)
+STATIC = Path(__file__).parent / "static"
+# vis-network as pyvis ships it; served from here, never from a CDN.
+VIS_NETWORK = Path(pyvis.__file__).parent / "lib" / "vis-9.1.2"
 DESCRIPTION = """
 Find the KOCs in a brand's referral network: ingest invite and referral
 events, analyse the graph, rank referrers, pick the searchlight set, review
@@ -77,9 +82,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         uploads=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
-    for module in (health, events, analyses, reads, flags, exports):
+    for module in (health, events, analyses, reads, flags, exports, explorer):
         app.include_router(module.router)
 
+    app.mount("/static/vis", StaticFiles(directory=VIS_NETWORK), name="vis-network")
+    app.mount("/static/explorer", StaticFiles(directory=STATIC), name="explorer")
     app.mount(
         "/static/swagger-ui",
         StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),

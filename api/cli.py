@@ -738,6 +738,7 @@ def serve(
     base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     out.print(
         f"Searchlight API on {base} (store {the_store.url})\n"
+        f"  explorer: {base}/explorer\n"
         f"  docs:     {base}/docs\n"
         f"  health:   {base}/health\n"
         f"  KOCs:     {base}/v1/kocs?k=50\n"

@@ -60,7 +60,11 @@ def test_serve_answers_on_loopback_and_holds_the_store(tmp_path, analysed_store)
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=20)
-    assert f"{base}/docs" in output and "/v1/exports/kocs?format=xlsx" in output
+    assert (
+        f"{base}/explorer" in output
+        and f"{base}/docs" in output
+        and "/v1/exports/kocs?format=xlsx" in output
+    )
     # a graceful stop: the lifespan ran to its end and closed the store
     assert "Application shutdown complete" in output, output
 
