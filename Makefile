@@ -48,6 +48,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/kocs.py
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/explorer_page.py
+	$(BIN)/python bench/explorer_page.py --warm
 
 # Neo4j and the API in containers (docker-compose.yml; settings in .env).
 up:

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, queries
+from api import explorer as explorer_views
 from api.routes import analyses, events, explorer, exports, flags, health, reads
 from api.service import Service
 from api.settings import Settings, get_settings
@@ -41,6 +42,17 @@ Errors are JSON: `detail` says what went wrong, `errors` names each field.
 """
 
 
+def _warm_up(service: Service) -> None:
+    """The latest snapshot, the default KOC list and the explorer's default view."""
+    queries.warm(service)
+    if service.snapshot() is not None:
+        default = explorer_views.ViewParams()
+        service.cached(
+            ("json", "view", default),
+            lambda: explorer_views.build_view(service, default).model_dump_json().encode(),
+        )
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
     """The app over `store`, or over the store `settings.store_url` names,
     opened when the app starts; either way the app closes it when it stops."""
@@ -58,7 +70,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if settings.cache_check_seconds > 0:
             service.watch(settings.cache_check_seconds)
         if settings.warm_up:
-            service.warm_up = partial(queries.warm, service)
+            service.warm_up = partial(_warm_up, service)
             service.in_background(service.warm, "warm-up")
         try:
             yield

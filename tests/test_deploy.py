@@ -52,3 +52,29 @@ def test_dockerfile_serves_the_api():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "FROM python:3.11" in dockerfile and "USER searchlight" in dockerfile
     assert 'CMD ["koc", "serve", "--host", "0.0.0.0"' in dockerfile
+
+
+def test_the_package_holds_every_module_and_the_explorer_files(tmp_path):
+    """What `pip install .` (the Docker image) gets: every subpackage, the page."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("searchlight-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {
+        str(p.relative_to(ROOT))
+        for package in ("loaders", "graph", "api")
+        for p in (ROOT / package).rglob("*.py")
+    }
+    assert modules <= names, sorted(modules - names)
+    assert {
+        "api/static/explorer.html",
+        "api/static/explorer.js",
+        "api/static/explorer.css",
+    } <= names
