@@ -134,8 +134,7 @@ def ingest(
         zone = check_timezone(tz or settings.timezone)
         rejects = Quarantine(quarantine or _default_quarantine(settings, paths))
         reports: list[IngestReport] = []
-        the_store = _store(settings, store)
-        try:
+        with _store(settings, store) as the_store:
             for path in paths:
                 try:
                     reports.append(
@@ -146,8 +145,6 @@ def ingest(
                         done = ", ".join(r.source for r in reports)
                         raise type(exc)(f"{exc} (already applied: {done})") from exc
                     raise
-        finally:
-            the_store.close()
 
     totals = {
         key: sum(getattr(r, key) for r in reports)
@@ -205,12 +202,8 @@ def _ingest_one(
 def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
     """Counts in the store: users, events by type, edges, campaigns, time span."""
     settings = _settings()
-    with _errors():
-        the_store = _store(settings, store, read_only=True)
-        try:
-            s = the_store.stats()
-        finally:
-            the_store.close()
+    with _errors(), _store(settings, store, read_only=True) as the_store:
+        s = the_store.stats()
     if json_:
         typer.echo(json.dumps({"store": the_store.url, **s.to_json()}, ensure_ascii=False))
         return
@@ -352,18 +345,17 @@ def analyze(
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
-        the_store = _store(settings, store)
-        try:
-            with _spinner("reading the graph", quiet=json_) as status:
+        with (
+            _store(settings, store) as the_store,
+            _spinner("reading the graph", quiet=json_) as status,
+        ):
 
-                def progress(stage: str) -> None:
-                    if status is not None:
-                        status.update(f"analysis: {stage}")
+            def progress(stage: str) -> None:
+                if status is not None:
+                    status.update(f"analysis: {stage}")
 
-                snapshot = run_analysis(the_store, params, progress=progress)
-                the_store.save_snapshot(snapshot.to_saved())
-        finally:
-            the_store.close()
+            snapshot = run_analysis(the_store, params, progress=progress)
+            the_store.save_snapshot(snapshot.to_saved())
     summary = snapshot.summary()
     top = snapshot.users.sort_by([("koc_score", "descending"), ("id", "ascending")]).slice(0, 10)
     reasons = _top_reasons(top)
@@ -426,12 +418,8 @@ def top(
         _parse_time(until, settings.timezone, "--until"),
         tuple(campaign or ()),
     )
-    with _errors():
-        the_store = _store(settings, store, read_only=True)
-        try:
-            ranking = top_referrers(the_store, window, by, limit)
-        finally:
-            the_store.close()
+    with _errors(), _store(settings, store, read_only=True) as the_store:
+        ranking = top_referrers(the_store, window, by, limit)
     rows, source = ranking.rows, ranking.source
     if json_:
         typer.echo(
@@ -493,13 +481,12 @@ def kocs(
         params = KocParams(k=k, strategy=strategy, quota=quota, exclude=tuple(excluded), seed=seed)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    with _errors():
-        the_store = _store(settings, store, read_only=True)
-        try:
-            with _spinner(f"picking {k} KOCs ({strategy})", quiet=json_):
-                chosen = choose_kocs(the_store, the_store.latest_snapshot(), params)
-        finally:
-            the_store.close()
+    with (
+        _errors(),
+        _store(settings, store, read_only=True) as the_store,
+        _spinner(f"picking {k} KOCs ({strategy})", quiet=json_),
+    ):
+        chosen = choose_kocs(the_store, the_store.latest_snapshot(), params)
     if json_:
         typer.echo(json.dumps(chosen.to_json(), ensure_ascii=False))
         return
@@ -549,12 +536,8 @@ def flags(
     """The review queue: users flagged by fraud screening, highest risk first,
     with their evidence and review status."""
     settings = _settings()
-    with _errors():
-        the_store = _store(settings, store, read_only=True)
-        try:
-            queue = review_queue(the_store, the_store.latest_snapshot(), status)
-        finally:
-            the_store.close()
+    with _errors(), _store(settings, store, read_only=True) as the_store:
+        queue = review_queue(the_store, the_store.latest_snapshot(), status)
     shown = queue[:limit]
     if json_:
         typer.echo(
@@ -605,19 +588,15 @@ def review(
         raise _fail("--note is required: say why")
     settings = _settings()
     who = reviewer or getpass.getuser()
-    with _errors():
-        the_store = _store(settings, store)
-        try:
-            done = review_user(
-                the_store,
-                the_store.latest_snapshot(),
-                user,
-                "approved" if approve else "declined",
-                note,
-                who,
-            )
-        finally:
-            the_store.close()
+    with _errors(), _store(settings, store) as the_store:
+        done = review_user(
+            the_store,
+            the_store.latest_snapshot(),
+            user,
+            "approved" if approve else "declined",
+            note,
+            who,
+        )
     if json_:
         typer.echo(json.dumps(done.to_json(), ensure_ascii=False))
         return
@@ -645,8 +624,7 @@ def backtest(
     settings = _settings()
     when = _parse_time(cutoff, settings.timezone, "--cutoff")
     days = _parse_horizon(horizon)
-    with _errors():
-        the_store = _store(settings, store, read_only=True)
+    with _errors(), _store(settings, store, read_only=True) as the_store:
         try:
             with _spinner("backtest", quiet=json_) as status:
                 result = run_backtest(
@@ -662,8 +640,6 @@ def backtest(
                 )
         except ValueError as exc:
             raise _fail(str(exc)) from None
-        finally:
-            the_store.close()
     if json_:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
@@ -783,17 +759,14 @@ def export(
         params = KocParams(k=k, strategy=strategy, quota=quota, seed=seed)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    with _errors():
-        the_store = _store(settings, store, read_only=True)
-        try:
-            with _spinner(f"picking {k} KOCs ({strategy})", quiet=False):
-                snapshot = the_store.latest_snapshot()
-                chosen = choose_kocs(the_store, snapshot, params)
-                made = build_export(
-                    chosen, snapshot, approved_ids(the_store), settings.reward_tiers, lang
-                )
-        finally:
-            the_store.close()
+    with (
+        _errors(),
+        _store(settings, store, read_only=True) as the_store,
+        _spinner(f"picking {k} KOCs ({strategy})", quiet=False),
+    ):
+        snapshot = the_store.latest_snapshot()
+        chosen = choose_kocs(the_store, snapshot, params)
+        made = build_export(chosen, snapshot, approved_ids(the_store), settings.reward_tiers, lang)
     try:
         written = write_export(made, fmt, out_path)
     except OSError as exc:

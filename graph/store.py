@@ -260,6 +260,12 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> Store: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Closes the store."""
+        ...
+
 
 def open_store(
     url: str | None = None,
