@@ -23,19 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analyze import ours, prepare  # noqa: E402
+from serving import analysed_copy, served  # noqa: E402
 
-KOC = Path(sys.executable).with_name("koc")
 KEY = "bench-viewer-key-0123456789"
 CLIENTS = 32
 ENDPOINTS = {
@@ -113,12 +108,6 @@ async def cold(port: int, paths: list[str]) -> dict[str, float]:
     return times
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", default="1m", help="100k, 1m or 10m")
@@ -126,56 +115,29 @@ def main() -> None:
     parser.add_argument("--no-access-log", action="store_true", help="serve without access log")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    source = prepare(args.workdir, args.users)
-    store = args.workdir / f"api-{args.users}.duckdb"
-    shutil.copy(source, store)
-    try:
-        import duckdb
+    with (
+        analysed_copy(args.workdir, args.users, "api") as store,
+        served(
+            store,
+            {"KOC_API_KEYS": f"viewer:{KEY}"},
+            *(["--no-access-log"] if args.no_access_log else []),
+        ) as server,
+    ):
+        import uvloop
 
-        with duckdb.connect(str(store), read_only=True) as con:
-            analysed = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'snapshot_flags'"
-            ).fetchall()[0][0]
-        if not analysed:
-            ours(store)
-        port = free_port()
-        env = {**os.environ, "KOC_STORE_URL": str(store), "KOC_API_KEYS": f"viewer:{KEY}"}
-        server = subprocess.Popen(
-            [
-                KOC,
-                "serve",
-                "--port",
-                str(port),
-                *(["--no-access-log"] if args.no_access_log else []),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            _wait_for(port)
-            import uvloop
-
-            uvloop.install()
-            for endpoint, paths in ENDPOINTS.items():
-                rss = _RssWatch(server.pid)
-                row = {
-                    "users": args.users,
-                    "endpoint": endpoint,
-                    "clients": CLIENTS,
-                    "seconds": args.seconds,
-                    "cold_s": asyncio.run(cold(port, paths)),
-                    **asyncio.run(load(port, paths, args.seconds)),
-                    "server_rss_mb": rss.stop(),
-                }
-                print(json.dumps(row), flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-    finally:
-        store.unlink(missing_ok=True)
-        Path(str(store) + ".wal").unlink(missing_ok=True)
+        uvloop.install()
+        for endpoint, paths in ENDPOINTS.items():
+            rss = _RssWatch(server.pid)
+            row = {
+                "users": args.users,
+                "endpoint": endpoint,
+                "clients": CLIENTS,
+                "seconds": args.seconds,
+                "cold_s": asyncio.run(cold(server.port, paths)),
+                **asyncio.run(load(server.port, paths, args.seconds)),
+                "server_rss_mb": rss.stop(),
+            }
+            print(json.dumps(row), flush=True)
 
 
 class _RssWatch:
@@ -200,16 +162,6 @@ class _RssWatch:
         self._done.set()
         self._thread.join()
         return round(self._peak / 2**20)
-
-
-def _wait_for(port: int) -> None:
-    for _ in range(600):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start")
 
 
 if __name__ == "__main__":

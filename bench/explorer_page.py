@@ -22,17 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analyze import ours, prepare  # noqa: E402
+from serving import analysed_copy, served  # noqa: E402
 
-KOC = Path(sys.executable).with_name("koc")
 CHROMIUM = os.environ.get("KOC_TEST_CHROMIUM", "/usr/bin/chromium")
 # The 1M warm-up (snapshot, default KOC list, default view) takes about 10 s.
 WARM_UP_WAIT_S = 25
@@ -99,63 +95,24 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
-    source = prepare(args.workdir, args.users)
-    store = args.workdir / f"explorer-{args.users}.duckdb"
-    shutil.copy(source, store)
-    try:
-        import duckdb
+    env = {"KOC_API_KEYS": "", "KOC_WARM_UP": "true" if args.warm else "false"}
+    with (
+        analysed_copy(args.workdir, args.users, "explorer") as store,
+        served(store, env, "--no-access-log") as server,
+    ):
+        if args.warm:
+            time.sleep(WARM_UP_WAIT_S)
+        from playwright.sync_api import sync_playwright
 
-        with duckdb.connect(str(store), read_only=True) as con:
-            analysed = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'snapshot_flags'"
-            ).fetchall()[0][0]
-        if not analysed:
-            ours(store)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {
-            **os.environ,
-            "KOC_STORE_URL": str(store),
-            "KOC_API_KEYS": "",
-            "KOC_WARM_UP": "true" if args.warm else "false",
-        }
-        server = subprocess.Popen(
-            [KOC, "serve", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(600):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            if args.warm:
-                time.sleep(WARM_UP_WAIT_S)
-            from playwright.sync_api import sync_playwright
-
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-                for n in range(args.runs):
-                    row = run(f"http://127.0.0.1:{port}/explorer", browser)
-                    row = {
-                        "users": args.users,
-                        "run": n + 1,
-                        "server": ("after warm-up" if args.warm else "cold")
-                        if n == 0
-                        else "cached",
-                        **row,
-                    }
-                    print(json.dumps(row), flush=True)
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-    finally:
-        store.unlink(missing_ok=True)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            for n in range(args.runs):
+                row = run(f"http://127.0.0.1:{server.port}/explorer", browser)
+                first = "after warm-up" if args.warm else "cold"
+                server_state = first if n == 0 else "cached"
+                row = {"users": args.users, "run": n + 1, "server": server_state, **row}
+                print(json.dumps(row), flush=True)
+            browser.close()
 
 
 if __name__ == "__main__":
