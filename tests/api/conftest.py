@@ -3,10 +3,17 @@ app through TestClient."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -71,3 +78,42 @@ def make_client(tmp_path, analysed_store) -> Iterator[Callable[..., TestClient]]
 @pytest.fixture
 def client(make_client) -> TestClient:
     return make_client()
+
+
+KOC = Path(sys.executable).with_name("koc")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def koc_serve(env: dict[str, str], *options: str) -> Iterator[subprocess.Popen]:
+    """A real `koc serve` on loopback with these KOC_* settings, once /health
+    answers: the process, with `.base` its URL and `.output` (after it
+    stopped) what it printed."""
+    port = free_port()
+    server = subprocess.Popen(
+        [KOC, "serve", "--port", str(port), *options],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    server.base = f"http://127.0.0.1:{port}"
+    server.output = ""
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{server.base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not start")
+        yield server
+    finally:
+        server.terminate()
+        server.output, _ = server.communicate(timeout=30)

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +17,7 @@ from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
 from graph.store import Window
 from loaders.quarantine import Quarantine
+from tests.api.conftest import koc_serve
 from tests.conftest import write_csv
 
 CHROMIUM = os.environ.get("KOC_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -46,26 +44,9 @@ def server(tmp_path_factory, analysed_store):
     ingest_file(store, write_csv(work / "hostile.csv", rows), quarantine=Quarantine(work / "q.csv"))
     store.save_snapshot(analyze(store).to_saved())
     store.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "KOC_STORE_URL": str(store_path), "KOC_API_KEYS": ""}
-    proc = subprocess.Popen(
-        [KOC, "serve", "--port", str(port), "--no-access-log"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield {"base": base, "referrer": referrer}
-    proc.terminate()
-    proc.wait(timeout=30)
+    env = {"KOC_STORE_URL": str(store_path), "KOC_API_KEYS": ""}
+    with koc_serve(env, "--no-access-log") as served:
+        yield {"base": served.base, "referrer": referrer}
 
 
 @pytest.fixture(scope="module")

@@ -4,62 +4,34 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 
-from tests.api.conftest import VIEWER, VIEWER_KEY
-
-KOC = Path(sys.executable).with_name("koc")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.api.conftest import KOC, VIEWER, VIEWER_KEY, free_port, koc_serve
 
 
 def test_serve_answers_on_loopback_and_holds_the_store(tmp_path, analysed_store):
     store = tmp_path / "store.duckdb"
     shutil.copy(analysed_store, store)
-    port = free_port()
     env = {
-        **os.environ,
         "KOC_STORE_URL": str(store),
         "KOC_API_KEYS": f"viewer:{VIEWER_KEY}",
         "KOC_QUARANTINE_DIR": str(tmp_path / "q"),
     }
-    server = subprocess.Popen(
-        [KOC, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                health = httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not start")
+    with koc_serve(env) as server:
+        base = server.base
+        health = httpx.get(f"{base}/health", timeout=5)
         assert health.json()["status"] == "ok" and health.json()["snapshot_id"]
         kocs = httpx.get(f"{base}/v1/kocs?k=5", headers=VIEWER, timeout=30)
         assert kocs.status_code == 200 and len(kocs.json()["items"]) == 5
         assert httpx.get(f"{base}/v1/kocs", timeout=5).status_code == 401
         # the server holds the store: a second writer is told who has it
-        busy = subprocess.run([KOC, "analyze"], env=env, capture_output=True, text=True)
+        busy = subprocess.run(
+            [KOC, "analyze"], env={**os.environ, **env}, capture_output=True, text=True
+        )
         assert busy.returncode == 1 and "in use by another process" in busy.stderr
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=20)
+    output = server.output
     assert (
         f"{base}/explorer" in output
         and f"{base}/docs" in output
