@@ -23,7 +23,7 @@ from api.settings import Settings, get_settings
 from graph.analysis.backtest import backtest as run_backtest
 from graph.analysis.bridging import SAMPLES
 from graph.analysis.kocs import STRATEGIES, KocParams, choose_kocs
-from graph.analysis.score import DEFAULT_WEIGHTS
+from graph.analysis.score import DEFAULT_WEIGHTS, top_reasons
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.snapshot import analyze as run_analysis
 from graph.ingest import IngestReport, ingest_file
@@ -358,7 +358,7 @@ def analyze(
             the_store.save_snapshot(snapshot.to_saved())
     summary = snapshot.summary()
     top = snapshot.users.sort_by([("koc_score", "descending"), ("id", "ascending")]).slice(0, 10)
-    reasons = _top_reasons(top)
+    reasons = top_reasons(top)
     if json_:
         summary["top_kocs"] = [
             {"id": r["id"], "koc_score": round(r["koc_score"], 3), "top_reason": reason}
@@ -381,19 +381,6 @@ def analyze(
             str(i), r["id"], f"{r['koc_score']:.1f}", f"{r['invites']:,}", f"{r['reach']:,}", reason
         )
     out.print(kocs)
-
-
-def _top_reasons(users) -> list[str]:
-    """The two largest score contributions of each user, in words."""
-    parts = [c for c in users.column_names if c.startswith("score_")]
-    rows = users.select(parts).to_pylist()
-    reasons = []
-    for row in rows:
-        best = sorted(parts, key=lambda c: -row[c])[:2]
-        reasons.append(
-            ", ".join(f"{c.removeprefix('score_')} +{row[c]:.1f}" for c in best if row[c] > 0)
-        )
-    return reasons
 
 
 @app.command()

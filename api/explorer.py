@@ -26,8 +26,8 @@ from pydantic import BaseModel, Field
 from api import queries
 from api.service import Service
 from graph.analysis.kocs import KocParams, SnapshotGraph
-from graph.analysis.snapshot import SCORE_SIGNALS
-from graph.analysis.tiegraph import concat_ranges
+from graph.analysis.score import top_reasons
+from graph.analysis.tiegraph import concat_ranges, distinct
 from graph.store import UserNotFoundError
 
 VIEWS = ("searchlight", "community", "ego", "map")
@@ -119,28 +119,29 @@ def _searchlight(service: Service, prepared: SnapshotGraph, params: ViewParams) 
     picks = queries.koc_list(service, KocParams(k=params.k))
     kocs = _positions(prepared, [r.user_id for r in picks.rows])
     kocs = kocs[kocs >= 0][: params.limit]
-    order, hop = list(kocs.tolist()), dict.fromkeys(kocs.tolist(), 0)
-    frontier = kocs
-    total = len(kocs)
+    seen = np.zeros(prepared.graph.n, bool)
+    seen[kocs] = True
+    users, hops = [kocs], [np.zeros(len(kocs), np.int64)]
+    frontier, shown, total = kocs, len(kocs), len(kocs)
     for h in range(1, params.hops + 1):
-        found = np.unique(_neighbours(prepared, frontier)) if len(frontier) else frontier
-        found = np.array([u for u in found.tolist() if u not in hop], np.int64)
+        found = distinct(_neighbours(prepared, frontier))
+        found = found[~seen[found]]
+        seen[found] = True
         total += len(found)
         found = _kept(prepared, found, params)
         # nearest first, and within a hop the best scores first
         found = found[np.argsort(-prepared.metrics["koc_score"][found], kind="stable")]
-        room = params.limit - len(order)
-        for u in found[: max(room, 0)].tolist():
-            hop[u] = h
-            order.append(u)
+        taken = found[: max(params.limit - shown, 0)]
+        users.append(taken)
+        hops.append(np.full(len(taken), h, np.int64))
+        shown += len(taken)
         frontier = found
-    users = np.array(order, np.int64)
     return _view(
         prepared,
         "searchlight",
         f"the searchlight set: {len(kocs)} KOCs and their {params.hops}-hop neighbourhoods",
-        users,
-        np.array([hop[u] for u in order], np.int64),
+        np.concatenate(users),
+        np.concatenate(hops),
         set(kocs.tolist()),
         total,
     )
@@ -223,15 +224,8 @@ def _layout(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 def _reasons(prepared: SnapshotGraph, ids: list[str]) -> dict[str, str]:
     users = prepared.snapshot.users
-    parts = [f"score_{s}" for s in SCORE_SIGNALS if f"score_{s}" in users.column_names]
     mine = users.filter(pc.is_in(users["id"], value_set=pa.array(ids, pa.string())))
-    out = {}
-    for row in mine.select(["id", *parts]).to_pylist():
-        best = sorted(parts, key=lambda c: -(row[c] or 0))[:2]
-        out[row["id"]] = ", ".join(
-            f"{c.removeprefix('score_')} +{row[c]:.1f}" for c in best if (row[c] or 0) > 0
-        )
-    return out
+    return dict(zip(mine["id"].to_pylist(), top_reasons(mine), strict=True))
 
 
 def _view(
@@ -246,10 +240,10 @@ def _view(
     truncated: bool | None = None,
 ) -> ExplorerView:
     m = prepared.metrics
-    slot = {u: i for i, u in enumerate(users.tolist())}
+    slot = np.full(prepared.graph.n, -1, np.int64)
+    slot[users] = np.arange(len(users))
     src, dst, kind = _ties_among(prepared, users)
-    local_src = np.array([slot[u] for u in src.tolist()], np.int64)
-    local_dst = np.array([slot[u] for u in dst.tolist()], np.int64)
+    local_src, local_dst = slot[src], slot[dst]
     xy = _layout(len(users), local_src, local_dst)
     ids = pc.take(prepared.graph.ids, pa.array(users, pa.int64())).to_pylist()
     reasons = _reasons(prepared, ids)

@@ -13,6 +13,7 @@ from api import models
 from api.exports import KocExport, build_export
 from api.service import Service
 from graph.analysis.kocs import KocList, KocParams, SnapshotMissingError, choose_kocs
+from graph.analysis.score import reason_in_words
 from graph.analysis.snapshot import SCORE_SIGNALS, USER_COLUMNS, AnalysisParams
 from graph.ranking import top_referrers
 from graph.review import approved_ids, review_queue
@@ -155,7 +156,6 @@ def user(service: Service, user_id: str) -> models.UserDetail:
             for name in USER_COLUMNS
             if name in row
         }
-    top = [f"{p.signal} +{p.points:.1f}" for p in score[:2] if p.points > 0]
     return models.UserDetail(
         id=record.id,
         first_seen=record.first_seen,
@@ -170,7 +170,7 @@ def user(service: Service, user_id: str) -> models.UserDetail:
         metrics=metrics,
         koc_score=row["koc_score"] if row else None,
         score=score,
-        top_reason=", ".join(top) or None,
+        top_reason=(reason_in_words(row) or None) if row else None,
         community=row["community"] if row else None,
         flagged=bool(row and row.get("flagged")),
         risk=row.get("risk") if row else None,

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "effective_invites": 0.25,
@@ -60,3 +61,26 @@ def koc_score(
     for part in parts.values():
         score += part
     return score, parts
+
+
+def reason_in_words(row: dict) -> str:
+    """A user's two largest score contributions (its `score_*` columns), in
+    words: the KOC score's top reason.
+
+    >>> reason_in_words({"score_reach": 20.0, "score_gmv": 3.25, "score_bridging": 0.0})
+    'reach +20.0, gmv +3.2'
+    """
+    parts = sorted(
+        (
+            (-(value or 0.0), name.removeprefix("score_"))
+            for name, value in row.items()
+            if name.startswith("score_")
+        ),
+    )[:2]
+    return ", ".join(f"{name} +{-negative:.1f}" for negative, name in parts if negative < 0)
+
+
+def top_reasons(users: pa.Table) -> list[str]:
+    """`reason_in_words` for every user of a snapshot's users table."""
+    parts = [c for c in users.column_names if c.startswith("score_")]
+    return [reason_in_words(row) for row in users.select(parts).to_pylist()]

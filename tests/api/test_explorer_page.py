@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,6 @@ from tests.conftest import write_csv
 
 CHROMIUM = os.environ.get("KOC_TEST_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = "<img src=x onerror=alert(1)>"
-KOC = Path(sys.executable).with_name("koc")
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
