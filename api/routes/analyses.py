@@ -9,7 +9,7 @@ from api.errors import ApiError
 from api.models import AnalysisJob, AnalysisRequest, ErrorBody, SnapshotSummary
 from api.service import Job
 from graph.analysis.score import DEFAULT_WEIGHTS
-from graph.analysis.snapshot import AnalysisParams
+from graph.analysis.snapshot import AnalysisParams, ParamError
 
 router = APIRouter(prefix="/v1/analyses", tags=["analyses"])
 
@@ -53,9 +53,8 @@ async def start_analysis(
             seed=request.seed,
             fraud=service.settings.fraud,
         )
-    except ValueError as exc:
-        field = "weights" if "weights" in str(exc) else "since"
-        raise ApiError(422, str(exc), field=field, location="body") from None
+    except ParamError as exc:
+        raise ApiError(422, str(exc), field=exc.field, location="body") from None
     job = service.start_analysis(params)
     assert job.done is not None
     finished = await run_in_threadpool(job.done.wait, service.settings.analysis_wait_seconds)

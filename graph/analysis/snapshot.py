@@ -39,6 +39,14 @@ TOP_USERS_PER_COMMUNITY = 5
 Progress = Callable[[str], None]
 
 
+class ParamError(ValueError):
+    """An analysis parameter with a value we cannot use; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class AnalysisParams:
     since: datetime | None = None
@@ -53,23 +61,25 @@ class AnalysisParams:
 
     def __post_init__(self) -> None:
         if self.half_life_days <= 0:
-            raise ValueError("half_life_days must be positive")
+            raise ParamError("half_life_days", "half_life_days must be positive")
         unknown = set(self.weights) - set(SCORE_SIGNALS)
         if unknown:
-            raise ValueError(
+            raise ParamError(
+                "weights",
                 f"score weights for unknown signals: {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(SCORE_SIGNALS)}"
+                f"known: {', '.join(SCORE_SIGNALS)}",
             )
         bad = {k: w for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0)}
         if bad:
-            raise ValueError(
+            raise ParamError(
+                "weights",
                 "score weights must be finite and 0 or more: "
-                + ", ".join(f"{k}={w}" for k, w in sorted(bad.items()))
+                + ", ".join(f"{k}={w}" for k, w in sorted(bad.items())),
             )
         if not 0 < sum(self.weights.values()) < math.inf:
-            raise ValueError("score weights must have a positive, finite sum")
+            raise ParamError("weights", "score weights must have a positive, finite sum")
         if self.since and self.until and self.since >= self.until:
-            raise ValueError("since must be before until")
+            raise ParamError("since", "since must be before until")
 
     @property
     def window(self) -> Window:
