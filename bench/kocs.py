@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analyze import measured, ours, prepare  # noqa: E402
+from analyze import ensure_analysed, measured, prepare  # noqa: E402
 
 RUNS = (("coverage", 100), ("influence", 50))
 
@@ -54,16 +54,7 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     for size in args.users.split(","):
         store = prepare(args.workdir, size)
-        has_snapshot = [
-            sys.executable,
-            "-c",
-            "import json,sys; from graph.embedded import EmbeddedStore; "
-            f"s=EmbeddedStore({str(store)!r}, read_only=True); "
-            "print(json.dumps(s.latest_snapshot() is not None "
-            "and s.latest_snapshot().flags is not None))",
-        ]
-        if not measured(has_snapshot)[0]:
-            ours(store)
+        ensure_analysed(store)
         for strategy, k in RUNS:
             row = {"size": size, "strategy": strategy, "k": k, **pick(store, strategy, k)}
             print(json.dumps(row), flush=True)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from analyze import ours, prepare  # noqa: E402
+from analyze import ensure_analysed, prepare  # noqa: E402
 
 KOC = Path(sys.executable).with_name("koc")
 
@@ -27,14 +27,7 @@ def analysed_copy(workdir: Path, size: str, name: str) -> Iterator[Path]:
     store = workdir / f"{name}-{size}.duckdb"
     shutil.copy(prepare(workdir, size), store)
     try:
-        import duckdb
-
-        with duckdb.connect(str(store), read_only=True) as con:
-            analysed = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'snapshot_flags'"
-            ).fetchall()[0][0]
-        if not analysed:
-            ours(store)
+        ensure_analysed(store)
         yield store
     finally:
         store.unlink(missing_ok=True)
