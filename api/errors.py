@@ -18,6 +18,7 @@ from api.service import AnalysisRunningError
 from graph.analysis.kocs import SnapshotMissingError
 from graph.ranking import SnapshotNeededError
 from graph.review import NotFlaggedError
+from graph.neo4j_runner import StoreUnavailableError
 from graph.store import StoreLockedError, UserNotFoundError
 from loaders.errors import SearchlightError
 
@@ -49,6 +50,7 @@ def error_response(
 
 # Domain errors and the status each one means, most specific first.
 _STATUS: list[tuple[type[Exception], int, str, str]] = [
+    (StoreUnavailableError, 503, "store", "store"),
     (TooManyEventsError, 413, "body", "body"),
     (UserNotFoundError, 404, "user_id", "path"),
     (CommunityNotFoundError, 404, "community_id", "path"),
@@ -99,7 +101,9 @@ def install(app: FastAPI) -> None:
                 status, field, location = code, f, where
                 break
         items = [ErrorItem(field=field, location=location, problem=str(exc))]
-        return error_response(status, str(exc), items)
+        # A store that is down or refusing us is the server's trouble, not the request's.
+        headers = {"Retry-After": "10"} if status == 503 else None
+        return error_response(status, str(exc), items, headers)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:

@@ -1,6 +1,7 @@
 """Every Cypher statement the Neo4j store runs, in one place to read and review.
 
-Written for Neo4j 5 (Cypher 5). Rules every statement here keeps:
+Written for Neo4j 5.26 (Cypher 5) and checked there by `EXPLAIN` in the
+tests (no errors, no deprecations). Rules every statement here keeps:
 
 - values travel as parameters (`$name`), never inside the text; the only
   text that varies is the ORDER BY of `TOP_REFERRERS`, chosen from a fixed
@@ -8,7 +9,10 @@ Written for Neo4j 5 (Cypher 5). Rules every statement here keeps:
 - writes are `UNWIND $rows AS row ...` batches, run by the store in managed
   write transactions (the driver retries transient errors);
 - the time window is `$since <= t < $until` and the campaign filter
-  `$campaigns IS NULL OR campaign IN $campaigns`, as in the embedded store.
+  `$campaigns IS NULL OR campaign IN $campaigns`, as in the embedded store;
+- times in rows cross Bolt as integers, microseconds since the epoch
+  (`_time` and `_micros` convert): the driver's own temporal conversion
+  costs about 0.3 ms a value in Python, minutes for a million rows.
 
 Graph model (DESIGN.md, "Graph model"):
 
@@ -19,12 +23,27 @@ Graph model (DESIGN.md, "Graph model"):
     (:User)-[:REFERRED {event_id, at, campaign, channel, staff_id}]->(:User)
     (:User)-[:INVITED {count, first_at, last_at}]->(:User)
     (:Batch {id, source, status, started_at, applied_at, received, accepted, duplicates})
+    (:WriterLock {id})      held by the one process writing a batch or a snapshot
     (:Review {user_id, status, note, reviewer, reviewed_at})
-    (:Snapshot {id, computed_at, watermark, params, summary, status, *_schema})
-    (:Community {snapshot_id, ...}), (:Flag {snapshot_id, user_id, rule, reason, evidence})
+    (:Snapshot {id, computed_at, watermark, params, summary, status})
+    (:SnapshotPart {snapshot_id, table, seq, data})   its tables, as Arrow IPC
+    (:Flag {snapshot_id, user_id, rule})              what the live rankings check
 """
 
 from __future__ import annotations
+
+
+def _time(x: str) -> str:
+    """Epoch microseconds (an integer, or null) as a DateTime in UTC."""
+    seconds = f"{x} / 1000000 - CASE WHEN {x} % 1000000 < 0 THEN 1 ELSE 0 END"
+    nanos = f"({x} % 1000000 + 1000000) % 1000000 * 1000"
+    return f"CASE WHEN {x} IS NULL THEN null ELSE datetime({{epochSeconds: {seconds}, nanosecond: {nanos}}}) END"
+
+
+def _micros(x: str) -> str:
+    """A DateTime (or null) as epoch microseconds."""
+    return f"{x}.epochSeconds * 1000000 + {x}.microsecond"
+
 
 # -- connection and schema -----------------------------------------------------
 
@@ -39,16 +58,30 @@ SCHEMA = (
     "CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:Event) REQUIRE e.id IS UNIQUE",
     "CREATE CONSTRAINT batch_id IF NOT EXISTS FOR (b:Batch) REQUIRE b.id IS UNIQUE",
     "CREATE CONSTRAINT snapshot_id IF NOT EXISTS FOR (s:Snapshot) REQUIRE s.id IS UNIQUE",
+    "CREATE CONSTRAINT writer_lock IF NOT EXISTS FOR (w:WriterLock) REQUIRE w.id IS UNIQUE",
     "CREATE INDEX event_invitee IF NOT EXISTS FOR (e:Event) ON (e.invitee_id)",
     "CREATE INDEX event_inviter IF NOT EXISTS FOR (e:Event) ON (e.inviter_id)",
     "CREATE INDEX event_batch IF NOT EXISTS FOR (e:Event) ON (e.batch_id)",
     "CREATE INDEX event_time IF NOT EXISTS FOR (e:Event) ON (e.occurred_at)",
+    "CREATE INDEX event_type IF NOT EXISTS FOR (e:Event) ON (e.type)",
+    "CREATE INDEX batch_status IF NOT EXISTS FOR (b:Batch) ON (b.status)",
+    "CREATE INDEX snapshot_status IF NOT EXISTS FOR (s:Snapshot) ON (s.status)",
     "CREATE INDEX referred_at IF NOT EXISTS FOR ()-[r:REFERRED]-() ON (r.at)",
-    "CREATE INDEX user_snapshot IF NOT EXISTS FOR (u:User) ON (u.snapshot_id)",
     "CREATE INDEX review_user IF NOT EXISTS FOR (r:Review) ON (r.user_id)",
-    "CREATE INDEX community_snapshot IF NOT EXISTS FOR (c:Community) ON (c.snapshot_id)",
-    "CREATE INDEX flag_snapshot IF NOT EXISTS FOR (f:Flag) ON (f.snapshot_id)",
+    "CREATE INDEX snapshot_part IF NOT EXISTS FOR (p:SnapshotPart) ON (p.snapshot_id, p.table)",
+    "CREATE INDEX flag_user IF NOT EXISTS FOR (f:Flag) ON (f.snapshot_id, f.user_id)",
 )
+
+# The node a writer locks for as long as it writes (see WRITER_LEASE).
+ENSURE_WRITER_LOCK = "MERGE (:WriterLock {id: 'writer'})"
+
+# Run in a transaction that stays open while a batch or a snapshot is
+# written: its write lock keeps every other writer out, and the server
+# drops it when the writer's connection goes, even after a kill -9.
+WRITER_LEASE = """
+MATCH (w:WriterLock {id: 'writer'})
+SET w.holder = $holder, w.since = $now
+"""
 
 # -- ingest --------------------------------------------------------------------
 
@@ -58,104 +91,106 @@ START_BATCH = """
 CREATE (b:Batch {id: $batch_id, source: $source, status: 'applying', started_at: $now})
 """
 
-# MERGE on the event id: an id already stored (or earlier in this batch) is a
-# duplicate and leaves the stored event as it was; new events carry the batch.
-WRITE_EVENTS = """
+# Batches a writer started and never finished (it died): the next writer
+# takes them out before it writes.
+UNFINISHED_BATCHES = """
+MATCH (b:Batch {status: 'applying'})
+RETURN b.id AS batch_id, b.source AS source
+ORDER BY batch_id
+"""
+
+ANY_EVENT = "MATCH (e:Event) RETURN count(e) > 0 AS found"
+
+# A first load: the store holds no event, and the batch is free of repeats
+# (the store drops them before), so events are created without a lookup.
+_EVENT_PROPERTIES = f"""type: row.type, inviter_id: row.inviter_id,
+    invitee_id: row.invitee_id, occurred_at: {_time("row.occurred_at")},
+    campaign: row.campaign, channel: row.channel, staff_id: row.staff_id, amount: row.amount,
+    device_id: row.device_id, ip: row.ip, line: row.line, batch_id: $batch_id"""
+
+CREATE_EVENTS = f"""
 UNWIND $rows AS row
-MERGE (e:Event {id: row.event_id})
-ON CREATE SET e.type = row.type, e.inviter_id = row.inviter_id,
-    e.invitee_id = row.invitee_id, e.occurred_at = row.occurred_at,
-    e.campaign = row.campaign, e.channel = row.channel, e.staff_id = row.staff_id,
-    e.amount = row.amount, e.device_id = row.device_id, e.ip = row.ip,
-    e.line = row.line, e.batch_id = $batch_id
+CREATE (:Event {{id: row.id, {_EVENT_PROPERTIES}}})
+"""
+
+# MERGE on the event id: an id already stored leaves the stored event as
+# it was (a duplicate); new events carry the batch.
+MERGE_EVENTS = f"""
+UNWIND $rows AS row
+MERGE (e:Event {{id: row.id}})
+ON CREATE SET e += {{{_EVENT_PROPERTIES}}}
 """
 
 COUNT_BATCH_EVENTS = "MATCH (e:Event {batch_id: $batch_id}) RETURN count(e) AS accepted"
 
-# The users a batch touched: its invitees, and its inviters (the store takes
-# the invitees out of the inviters: list membership in Cypher is linear).
+# The users a batch touched, for taking it out again.
 BATCH_USERS = """
 MATCH (e:Event {batch_id: $batch_id})
-RETURN collect(DISTINCT e.invitee_id) AS invitees, collect(DISTINCT e.inviter_id) AS inviters
+RETURN e.invitee_id AS invitee, e.inviter_id AS inviter
 """
 
-# User state from the log, for a batch of user ids (DESIGN.md, "Graph model"):
-# first seen as invitee or inviter; joined, converted (and summed amounts);
-# churned unless a join came after the last churn.
-DERIVE_USERS = """
+# What deriving a set of users needs from the log: every event in which
+# they are the invitee, and when each first invited anyone.
+SCOPE_EVENTS = f"""
 UNWIND $ids AS uid
-MERGE (u:User {id: uid})
-WITH u
-CALL {
-    WITH u
-    OPTIONAL MATCH (e:Event {invitee_id: u.id})
-    RETURN min(e.occurred_at) AS first_as_invitee,
-        min(CASE WHEN e.type = 'join' THEN e.occurred_at END) AS joined_at,
-        max(CASE WHEN e.type = 'join' THEN e.occurred_at END) AS last_join,
-        min(CASE WHEN e.type = 'convert' THEN e.occurred_at END) AS converted_at,
-        sum(CASE WHEN e.type = 'convert' THEN coalesce(e.amount, 0.0) ELSE 0.0 END) AS amount,
-        max(CASE WHEN e.type = 'churn' THEN e.occurred_at END) AS last_churn
-}
-CALL {
-    WITH u
-    OPTIONAL MATCH (x:Event {inviter_id: u.id})
-    RETURN min(x.occurred_at) AS first_as_inviter
-}
-SET u.first_seen = CASE
-        WHEN first_as_invitee IS NULL THEN first_as_inviter
-        WHEN first_as_inviter IS NULL OR first_as_invitee <= first_as_inviter
-            THEN first_as_invitee
-        ELSE first_as_inviter END,
-    u.joined_at = joined_at,
-    u.converted_at = converted_at,
-    u.amount = amount,
-    u.churned_at = CASE
-        WHEN last_churn IS NOT NULL AND (last_join IS NULL OR last_churn >= last_join)
-            THEN last_churn END
+MATCH (e:Event {{invitee_id: uid}})
+RETURN e.id AS event_id, e.type AS type, e.inviter_id AS inviter_id, uid AS invitee_id,
+    {_micros("e.occurred_at")} AS occurred_at, e.campaign AS campaign, e.channel AS channel,
+    e.staff_id AS staff_id, e.amount AS amount
 """
 
-# The attributed first join of each invitee: earliest time, then smallest
-# event id; REFERRED when that join names an inviter.
-DERIVE_REFERRED = """
-UNWIND $ids AS iid
-MATCH (b:User {id: iid})
-OPTIONAL MATCH ()-[old:REFERRED]->(b)
-DELETE old
-WITH DISTINCT b
-CALL {
-    WITH b
-    MATCH (j:Event {invitee_id: b.id})
-    WHERE j.type = 'join'
-    WITH j ORDER BY j.occurred_at, j.id LIMIT 1
-    WITH j WHERE j.inviter_id IS NOT NULL
-    MATCH (a:User {id: j.inviter_id})
-    CREATE (a)-[:REFERRED {event_id: j.id, at: j.occurred_at, campaign: j.campaign,
-                           channel: j.channel, staff_id: j.staff_id}]->(b)
-}
-WITH b
-OPTIONAL MATCH (r:User)-[:REFERRED]->(b)
-SET b.referred_by = r.id
+INVITER_FIRSTS = f"""
+UNWIND $ids AS uid
+MATCH (e:Event {{inviter_id: uid}})
+WITH uid, min(e.occurred_at) AS first
+RETURN uid AS id, {_micros("first")} AS first_as_inviter
 """
 
-# Every other inviter-invitee pair from invites and joins.
-DERIVE_INVITED = """
-UNWIND $ids AS iid
-MATCH (b:User {id: iid})
-OPTIONAL MATCH ()-[old:INVITED]->(b)
-DELETE old
-WITH DISTINCT b
-CALL {
-    WITH b
-    OPTIONAL MATCH (ref:User)-[:REFERRED]->(b)
-    WITH b, ref.id AS referrer
-    MATCH (e:Event {invitee_id: b.id})
-    WHERE e.type IN ['invite', 'join'] AND e.inviter_id IS NOT NULL
-      AND (referrer IS NULL OR e.inviter_id <> referrer)
-    WITH b, e.inviter_id AS inviter, count(*) AS n,
-         min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at
-    MATCH (a:User {id: inviter})
-    CREATE (a)-[:INVITED {count: n, first_at: first_at, last_at: last_at}]->(b)
-}
+# The derived graph, written from what `graph.derive` computed. Users first
+# (new referrers must exist before their edges), then the edges into the
+# derived users are replaced.
+_USER_PROPERTIES = f"""first_seen: {_time("row.first_seen")}, joined_at: {_time("row.joined_at")},
+    referred_by: row.referred_by, converted_at: {_time("row.converted_at")},
+    amount: row.amount, churned_at: {_time("row.churned_at")}"""
+
+CREATE_USERS = f"""
+UNWIND $rows AS row
+CREATE (:User {{id: row.id, {_USER_PROPERTIES}}})
+"""
+
+# `=` with every derived property named keeps the analysis columns; a null
+# removes what no longer holds (e.g. churned_at after a re-join).
+MERGE_USERS = f"""
+UNWIND $rows AS row
+MERGE (u:User {{id: row.id}})
+SET u += {{{_USER_PROPERTIES}}}
+"""
+
+DELETE_TIES_INTO = """
+UNWIND $ids AS uid
+MATCH (:User {id: uid})<-[t:REFERRED|INVITED]-(:User)
+DELETE t
+"""
+
+# The invitee is locked first, so two writers can never both add a
+# REFERRED edge into it.
+CREATE_REFERRED = f"""
+UNWIND $rows AS row
+MATCH (b:User {{id: row.invitee_id}})
+SET b.referred_by = row.referrer_id
+WITH b, row
+WHERE NOT EXISTS {{ MATCH (b)<-[:REFERRED]-() }}
+MATCH (a:User {{id: row.referrer_id}})
+CREATE (a)-[:REFERRED {{event_id: row.event_id, at: {_time("row.at")}, campaign: row.campaign,
+                       channel: row.channel, staff_id: row.staff_id}}]->(b)
+"""
+
+CREATE_INVITED = f"""
+UNWIND $rows AS row
+MATCH (a:User {{id: row.inviter_id}})
+MATCH (b:User {{id: row.invitee_id}})
+CREATE (a)-[:INVITED {{count: row.count, first_at: {_time("row.first_at")},
+                      last_at: {_time("row.last_at")}}}]->(b)
 """
 
 APPLY_BATCH = """
@@ -164,7 +199,7 @@ SET b.status = 'applied', b.applied_at = $now, b.received = $received,
     b.accepted = $accepted, b.duplicates = $duplicates
 """
 
-# Undoing a failed batch: its new events go, in bounded chunks; then the
+# Taking a batch out: its new events go, in bounded chunks; then the
 # touched users are derived again and users left with no event removed.
 DELETE_BATCH_EVENTS = """
 MATCH (e:Event {batch_id: $batch_id})
@@ -173,7 +208,7 @@ DETACH DELETE e
 RETURN count(*) AS deleted
 """
 
-DELETE_ORPHAN_USERS = """
+DELETE_USERS_WITHOUT_EVENTS = """
 UNWIND $ids AS uid
 MATCH (u:User {id: uid})
 WHERE NOT EXISTS { MATCH (:Event {invitee_id: uid}) }
@@ -190,12 +225,14 @@ RETURN coalesce(max(b.id), 0) AS watermark
 
 # What the API's cache watches: any ingest, analysis or review changes it.
 CHANGE_MARKER = """
-CALL { OPTIONAL MATCH (b:Batch {status: 'applied'}) RETURN coalesce(max(b.id), 0) AS watermark }
-CALL {
+CALL () {
+    OPTIONAL MATCH (b:Batch {status: 'applied'}) RETURN coalesce(max(b.id), 0) AS watermark
+}
+CALL () {
     OPTIONAL MATCH (s:Snapshot {status: 'saved'})
     RETURN s.id AS snapshot ORDER BY s.computed_at DESC, s.id LIMIT 1
 }
-CALL { MATCH (r:Review) RETURN count(r) AS reviews }
+CALL () { MATCH (r:Review) RETURN count(r) AS reviews }
 RETURN watermark, snapshot, reviews
 """
 
@@ -209,43 +246,39 @@ def _window(time: str, campaign: str) -> str:
     return _IN_WINDOW.format(t=time, c=campaign)
 
 
-# Every user seen before the window's end; converted and amount counted in
-# the window, churn as of its end.
-READ_USERS = f"""
+# Every user seen before the window's end, churned as of its end; the
+# store joins the window's conversions (READ_CONVERSIONS) onto them.
+READ_USERS = """
 MATCH (u:User)
 WHERE u.first_seen < $until
-CALL {{
-    WITH u
-    OPTIONAL MATCH (e:Event {{invitee_id: u.id}})
-    WHERE e.type = 'convert' AND {_window("e.occurred_at", "e.campaign")}
-    RETURN count(e) > 0 AS converted, coalesce(sum(e.amount), 0.0) AS amount
-}}
-RETURN u.id AS id, converted, amount,
-    (u.churned_at IS NOT NULL AND u.churned_at < $until) AS churned
-ORDER BY id
+RETURN u.id AS id, (u.churned_at IS NOT NULL AND u.churned_at < $until) AS churned
+"""
+
+READ_CONVERSIONS = f"""
+MATCH (e:Event {{type: 'convert'}})
+WHERE {_window("e.occurred_at", "e.campaign")}
+RETURN e.invitee_id AS id, sum(coalesce(e.amount, 0.0)) AS amount
 """
 
 READ_REFERRED = f"""
 MATCH (a:User)-[r:REFERRED]->(b:User)
 WHERE {_window("r.at", "r.campaign")}
-RETURN a.id AS referrer_id, b.id AS invitee_id, r.at AS at
+RETURN a.id AS referrer_id, b.id AS invitee_id, {_micros("r.at")} AS at
 """
 
 READ_INVITED = f"""
 MATCH (e:Event)
 WHERE e.type IN ['invite', 'join'] AND e.inviter_id IS NOT NULL
   AND {_window("e.occurred_at", "e.campaign")}
-OPTIONAL MATCH (r:User)-[:REFERRED]->(:User {{id: e.invitee_id}})
-WITH e, r
-WHERE r IS NULL OR r.id <> e.inviter_id
+MATCH (b:User {{id: e.invitee_id}})
+WITH e WHERE b.referred_by IS NULL OR b.referred_by <> e.inviter_id
 RETURN DISTINCT e.inviter_id AS inviter_id, e.invitee_id AS invitee_id
 """
 
 # Devices that more than one user joined on in the window.
 READ_DEVICES = f"""
-MATCH (e:Event)
-WHERE e.type = 'join' AND e.device_id IS NOT NULL
-  AND {_window("e.occurred_at", "e.campaign")}
+MATCH (e:Event {{type: 'join'}})
+WHERE e.device_id IS NOT NULL AND {_window("e.occurred_at", "e.campaign")}
 WITH DISTINCT e.device_id AS device_id, e.invitee_id AS user_id
 WITH device_id, collect(user_id) AS users
 WHERE size(users) > 1
@@ -271,7 +304,7 @@ WITH a, b,
         WHERE c.type = 'convert' AND {_window("c.occurred_at", "c.campaign")}
     }} AS converted,
     (b.churned_at IS NULL OR b.churned_at >= $until)
-    AND NOT (coalesce(b.flagged, false) AND coalesce(b.snapshot_id = $latest_snapshot, false)
+    AND NOT (EXISTS {{ MATCH (:Flag {{snapshot_id: $latest_snapshot, user_id: b.id}}) }}
              AND coalesce(b.review_status, 'pending') <> 'approved') AS effective
 WITH a.id AS id, count(*) AS invites,
     sum(CASE WHEN effective THEN 1 ELSE 0 END) AS effective_invites,
@@ -328,12 +361,12 @@ ORDER BY source, target, kind
 # -- stats -----------------------------------------------------------------------
 
 STATS = """
-CALL { MATCH (u:User) RETURN count(u) AS users }
-CALL { MATCH ()-[r:REFERRED]->() RETURN count(r) AS referred_edges }
-CALL { MATCH ()-[t:INVITED]->() RETURN count(t) AS invited_ties }
-CALL { MATCH (b:Batch {status: 'applied'}) RETURN count(b) AS batches }
-CALL { MATCH (e:Event) RETURN min(e.occurred_at) AS first_event_at,
-                              max(e.occurred_at) AS last_event_at }
+CALL () { MATCH (u:User) RETURN count(u) AS users }
+CALL () { MATCH ()-[r:REFERRED]->() RETURN count(r) AS referred_edges }
+CALL () { MATCH ()-[t:INVITED]->() RETURN count(t) AS invited_ties }
+CALL () { MATCH (b:Batch {status: 'applied'}) RETURN count(b) AS batches }
+CALL () { MATCH (e:Event) RETURN min(e.occurred_at) AS first_event_at,
+                                 max(e.occurred_at) AS last_event_at }
 RETURN users, referred_edges, invited_ties, batches, first_event_at, last_event_at
 """
 
@@ -346,72 +379,68 @@ RETURN DISTINCT e.campaign AS campaign ORDER BY campaign
 
 # -- analysis snapshots and write-back ---------------------------------------------
 
+# A snapshot is written beside the latest one ('saving'), its tables as
+# Arrow IPC parts, and becomes the latest in one step (FINISH_SNAPSHOT).
 START_SNAPSHOT = """
 CREATE (s:Snapshot {id: $snapshot_id, computed_at: $computed_at, watermark: $watermark,
-    params: $params, summary: $summary, status: 'saving', users_schema: $users_schema,
-    communities_schema: $communities_schema, flags_schema: $flags_schema})
+    params: $params, summary: $summary, status: 'saving'})
 """
 
-# Analysis results onto the users, so operators can style and filter by them
-# in Neo4j Browser or Bloom; `latest_snapshot` reads them back.
+WRITE_SNAPSHOT_PART = """
+CREATE (:SnapshotPart {snapshot_id: $snapshot_id, table: $table, seq: $seq, data: $data})
+"""
+
+WRITE_FLAGS = """
+UNWIND $rows AS row
+CREATE (:Flag {snapshot_id: $snapshot_id, user_id: row.user_id, rule: row.rule})
+"""
+
+FINISH_SNAPSHOT = "MATCH (s:Snapshot {id: $snapshot_id}) SET s.status = 'saved'"
+
+# After the switch: analysis results onto the users, so operators can
+# style and filter by them in Neo4j Browser or Bloom.
 WRITE_BACK_USERS = """
 UNWIND $rows AS row
 MATCH (u:User {id: row.id})
 SET u += row.values, u.snapshot_id = $snapshot_id
 """
 
-WRITE_COMMUNITIES = """
-UNWIND $rows AS row
-CREATE (c:Community {snapshot_id: $snapshot_id})
-SET c += row
+# Snapshots that never became the latest (a writer died while saving).
+UNFINISHED_SNAPSHOTS = "MATCH (s:Snapshot {status: 'saving'}) RETURN s.id AS snapshot_id"
+
+# The tables of snapshots other than those kept; their summaries stay.
+SNAPSHOTS_TO_PRUNE = """
+MATCH (s:Snapshot {status: 'saved'})
+WITH s ORDER BY s.computed_at DESC, s.id SKIP $keep
+RETURN s.id AS snapshot_id
 """
 
-WRITE_FLAGS = """
-UNWIND $rows AS row
-CREATE (f:Flag {snapshot_id: $snapshot_id})
-SET f += row
-"""
-
-FINISH_SNAPSHOT = "MATCH (s:Snapshot {id: $snapshot_id}) SET s.status = 'saved'"
-
-# Older snapshots keep their summary; their communities and flags go.
-DELETE_OLD_SNAPSHOT_ROWS = """
-CALL {
-    MATCH (c:Community) WHERE c.snapshot_id <> $snapshot_id
-    RETURN c AS old LIMIT $limit
+DELETE_SNAPSHOT_ROWS = """
+CALL () {
+    MATCH (p:SnapshotPart {snapshot_id: $snapshot_id})
+    RETURN p AS old LIMIT $limit
     UNION
-    MATCH (f:Flag) WHERE f.snapshot_id <> $snapshot_id
+    MATCH (f:Flag {snapshot_id: $snapshot_id})
     RETURN f AS old LIMIT $limit
 }
 DETACH DELETE old
 RETURN count(*) AS deleted
 """
 
+DROP_SNAPSHOT = "MATCH (s:Snapshot {id: $snapshot_id}) DETACH DELETE s"
+
 LATEST_SNAPSHOT = """
 MATCH (s:Snapshot {status: 'saved'})
 RETURN s.id AS id, s.computed_at AS computed_at, s.watermark AS watermark,
-    s.params AS params, s.summary AS summary, s.users_schema AS users_schema,
-    s.communities_schema AS communities_schema, s.flags_schema AS flags_schema
+    s.params AS params, s.summary AS summary
 ORDER BY s.computed_at DESC, s.id
 LIMIT 1
 """
 
-READ_SNAPSHOT_USERS = """
-MATCH (u:User {snapshot_id: $snapshot_id})
-RETURN [k IN $columns | u[k]] AS values
-ORDER BY u.id
-"""
-
-READ_SNAPSHOT_COMMUNITIES = """
-MATCH (c:Community {snapshot_id: $snapshot_id})
-RETURN [k IN $columns | c[k]] AS values
-ORDER BY c.community
-"""
-
-READ_SNAPSHOT_FLAGS = """
-MATCH (f:Flag {snapshot_id: $snapshot_id})
-RETURN [k IN $columns | f[k]] AS values
-ORDER BY f.user_id, f.rule
+READ_SNAPSHOT_PARTS = """
+MATCH (p:SnapshotPart {snapshot_id: $snapshot_id, table: $table})
+RETURN p.data AS data
+ORDER BY p.seq
 """
 
 # -- reviews ---------------------------------------------------------------------

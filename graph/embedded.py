@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from graph.derive import DERIVED_TABLES, derive
 from graph.store import (
     TOP_COUNTS,
     BatchResult,
@@ -53,26 +54,15 @@ from loaders.canonical import EVENT_SCHEMA
 
 SCHEMA_VERSION = 1
 
-_SCHEMA = """
+_SCHEMA = (
+    DERIVED_TABLES
+    + """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS events (
     event_id VARCHAR NOT NULL, type VARCHAR NOT NULL, inviter_id VARCHAR,
     invitee_id VARCHAR NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, campaign VARCHAR,
     channel VARCHAR, staff_id VARCHAR, amount DECIMAL(18, 4), device_id VARCHAR, ip VARCHAR,
     line BIGINT NOT NULL, batch_id INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS users (
-    id VARCHAR NOT NULL, first_seen TIMESTAMPTZ NOT NULL, joined_at TIMESTAMPTZ,
-    referred_by VARCHAR, converted_at TIMESTAMPTZ, amount DECIMAL(18, 4) NOT NULL,
-    churned_at TIMESTAMPTZ
-);
-CREATE TABLE IF NOT EXISTS referred (
-    referrer_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
-    "at" TIMESTAMPTZ NOT NULL, campaign VARCHAR, channel VARCHAR, staff_id VARCHAR
-);
-CREATE TABLE IF NOT EXISTS invited (
-    inviter_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, count BIGINT NOT NULL,
-    first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reviews (
     user_id VARCHAR NOT NULL, status VARCHAR NOT NULL, note VARCHAR NOT NULL,
@@ -83,55 +73,7 @@ CREATE TABLE IF NOT EXISTS batches (
     received BIGINT NOT NULL, accepted BIGINT NOT NULL, duplicates BIGINT NOT NULL
 );
 """
-
-# The derived graph, recomputed from the log for the users a batch touched.
-# {invitees} / {users} filter the log to the touched ids, or are empty when
-# the whole graph is rebuilt.
-_REFRESH = """
-DELETE FROM referred WHERE invitee_id IN (SELECT id FROM scope_invitees);
-INSERT INTO referred
-SELECT inviter_id, invitee_id, event_id, occurred_at, campaign, channel, staff_id
-FROM (
-    SELECT * FROM events WHERE type = 'join' {invitees}
-    QUALIFY row_number() OVER (PARTITION BY invitee_id ORDER BY occurred_at, event_id) = 1
 )
-WHERE inviter_id IS NOT NULL;
-
-DELETE FROM invited WHERE invitee_id IN (SELECT id FROM scope_invitees);
-INSERT INTO invited
-SELECT e.inviter_id, e.invitee_id, count(*), min(e.occurred_at), max(e.occurred_at)
-FROM events e
-LEFT JOIN referred r ON r.invitee_id = e.invitee_id
-WHERE e.type IN ('invite', 'join') AND e.inviter_id IS NOT NULL {e_invitees}
-  AND (r.referrer_id IS NULL OR r.referrer_id <> e.inviter_id)
-GROUP BY e.inviter_id, e.invitee_id;
-
-DELETE FROM users WHERE id IN (SELECT id FROM scope_users);
-INSERT INTO users
-WITH own AS (
-    SELECT invitee_id AS id,
-        min(occurred_at) AS first_as_invitee,
-        min(occurred_at) FILTER (WHERE type = 'join') AS joined_at,
-        max(occurred_at) FILTER (WHERE type = 'join') AS last_join,
-        min(occurred_at) FILTER (WHERE type = 'convert') AS converted_at,
-        coalesce(sum(amount) FILTER (WHERE type = 'convert'), 0) AS amount,
-        max(occurred_at) FILTER (WHERE type = 'churn') AS last_churn
-    FROM events WHERE true {users}
-    GROUP BY invitee_id
-), as_inviter AS (
-    SELECT inviter_id AS id, min(occurred_at) AS first_as_inviter
-    FROM events WHERE inviter_id IS NOT NULL {inviter_users}
-    GROUP BY inviter_id
-)
-SELECT coalesce(o.id, i.id), least(o.first_as_invitee, i.first_as_inviter), o.joined_at,
-    r.referrer_id, o.converted_at, coalesce(o.amount, 0),
-    -- churned unless a join came after the last churn (the user came back)
-    CASE WHEN o.last_churn IS NOT NULL AND (o.last_join IS NULL OR o.last_churn >= o.last_join)
-         THEN o.last_churn END
-FROM own o
-FULL JOIN as_inviter i ON i.id = o.id
-LEFT JOIN referred r ON r.invitee_id = coalesce(o.id, i.id);
-"""
 
 _LOCK_PID = re.compile(r"PID (\d+)")
 # DuckDB's row group holds 122,880 rows; appends are cut to multiples of it.
@@ -265,13 +207,7 @@ class EmbeddedStore:
 
     def _refresh_graph(self, batch_id: int, *, full: bool) -> None:
         con = self._con
-        if full:
-            # First load: everything is in scope, so no filters and no scope
-            # tables (the DELETEs then match nothing).
-            con.execute("CREATE OR REPLACE TEMP TABLE scope_invitees (id VARCHAR)")
-            con.execute("CREATE OR REPLACE TEMP TABLE scope_users (id VARCHAR)")
-            filters = dict(invitees="", e_invitees="", users="", inviter_users="")
-        else:
+        if not full:
             con.execute(
                 """CREATE OR REPLACE TEMP TABLE scope_invitees AS
                    SELECT DISTINCT invitee_id AS id FROM events WHERE batch_id = ?""",
@@ -284,13 +220,8 @@ class EmbeddedStore:
                    WHERE batch_id = ? AND inviter_id IS NOT NULL""",
                 [batch_id],
             )
-            filters = dict(
-                invitees="AND invitee_id IN (SELECT id FROM scope_invitees)",
-                e_invitees="AND e.invitee_id IN (SELECT id FROM scope_invitees)",
-                users="AND invitee_id IN (SELECT id FROM scope_users)",
-                inviter_users="AND inviter_id IN (SELECT id FROM scope_users)",
-            )
-        con.execute(_REFRESH.format(**filters))
+        # A first load has everything in scope: no filters (the DELETEs match nothing).
+        derive(con, scoped=not full)
         con.execute("DROP TABLE scope_invitees")
         con.execute("DROP TABLE scope_users")
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,62 @@ from graph.embedded import EmbeddedStore
 from graph.ingest import IngestReport, ingest_file
 from loaders.mapping import Mapping
 from loaders.quarantine import Quarantine
+
+# The Neo4j the tests use: `make test` starts the repo's own (neo4j-server/)
+# and sets these; any Neo4j 5 works (its database is emptied by the tests).
+NEO4J_URL = os.environ.get("KOC_TEST_NEO4J_URL")
+NEO4J_PASSWORD = os.environ.get("KOC_NEO4J_PASSWORD")
+NEO4J_SKIP_REASON = (
+    "Neo4j tests need KOC_TEST_NEO4J_URL: `make test` starts Neo4j where java and mvn are "
+    "present"
+    + (
+        f" ({os.environ['KOC_TEST_NEO4J_MISSING']})"
+        if os.environ.get("KOC_TEST_NEO4J_MISSING")
+        else ""
+    )
+)
+# Put on every test that talks to a real Neo4j: skipped without one, counted with one.
+needs_neo4j = [
+    pytest.mark.neo4j,
+    pytest.mark.skipif(not NEO4J_URL, reason=NEO4J_SKIP_REASON),
+]
+
+
+def fresh_neo4j_store(**options):
+    """The Neo4j at KOC_TEST_NEO4J_URL, its database emptied first."""
+    from graph import cypher
+    from graph.neo4j_store import Neo4jStore
+
+    store = Neo4jStore(NEO4J_URL, password=NEO4J_PASSWORD, **options)
+    while store._runner.write(cypher.DELETE_EVERYTHING, {"limit": 10_000})[0]["deleted"]:
+        pass
+    return store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "neo4j: runs against a real Neo4j server")
+
+
+_neo4j_ran: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed and "neo4j" in report.keywords:
+        _neo4j_ran.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """CI must run the Neo4j tests, not skip them: zero of them is a failure."""
+    selected = [i for i in session.items if i.get_closest_marker("neo4j")]
+    if os.environ.get("CI") and selected and not _neo4j_ran:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"FAILED: CI ran none of the {len(selected)} Neo4j tests ({NEO4J_SKIP_REASON})",
+                red=True,
+            )
+
 
 HEADER = ["event_id", "type", "inviter_id", "invitee_id", "occurred_at", "campaign", "amount"]
 

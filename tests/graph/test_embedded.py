@@ -100,39 +100,6 @@ def test_first_join_without_inviter_leaves_user_without_parent(tmp_path, store, 
     assert by is None and joined.startswith("2024-05-01 04:00:00")
 
 
-def test_user_state_convert_and_churn(tmp_path, store, ingest):
-    ingest(
-        write_csv(
-            tmp_path / "e.csv",
-            [
-                ["", "join", "alice", "carol", "2024-05-01 12:00:00", "", ""],
-                ["", "convert", "", "carol", "2024-05-03 12:00:00", "", "100"],
-                ["", "convert", "", "carol", "2024-05-02 12:00:00", "", "50.5"],
-                ["", "churn", "", "carol", "2024-05-05 12:00:00", "", ""],
-                ["", "join", "", "dan", "2024-05-01 12:00:00", "", ""],
-                ["", "churn", "", "dan", "2024-05-02 12:00:00", "", ""],
-                ["", "join", "bob", "dan", "2024-05-09 12:00:00", "", ""],  # came back
-            ],
-        )
-    )
-    rows = {
-        r[0]: r[1:]
-        for r in table_rows(
-            store,
-            """
-        SELECT id, first_seen::VARCHAR, converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR
-        FROM users ORDER BY id""",
-        )
-    }
-    assert set(rows) == {"alice", "bob", "carol", "dan"}
-    first_seen, converted_at, amount, churned_at = rows["carol"]
-    assert converted_at.startswith("2024-05-02 04:00:00") and amount == 150.5
-    assert churned_at.startswith("2024-05-05 04:00:00")
-    assert rows["dan"][3] is None  # re-joined after churning
-    assert rows["alice"][0].startswith("2024-05-01 04:00:00")  # seen as an inviter only
-    assert rows["bob"][0].startswith("2024-05-09 04:00:00")
-
-
 def test_reingest_adds_nothing_and_in_file_repeats_are_duplicates(tmp_path, store, ingest):
     path = write_csv(
         tmp_path / "e.csv",
@@ -239,26 +206,6 @@ def test_open_store_urls(tmp_path):
         open_store("mysql://host/db")
     with pytest.raises(StoreError, match="no store at"):
         open_store(str(tmp_path / "missing.duckdb"), read_only=True)
-
-
-def test_stats(tmp_path, store, ingest):
-    ingest(
-        write_csv(
-            tmp_path / "e.csv",
-            [
-                ["", "invite", "alice", "bob", "2024-05-01 08:00:00", "spring", ""],
-                ["", "join", "alice", "bob", "2024-05-01 12:00:00", "spring", ""],
-                ["", "join", "bob", "carol", "2024-05-02 12:00:00", "618", ""],
-                ["", "convert", "", "carol", "2024-05-03 12:00:00", "618", "99"],
-            ],
-        )
-    )
-    s = store.stats()
-    assert (s.users, s.events, s.referred_edges, s.invited_ties) == (3, 4, 2, 0)
-    assert s.events_by_type == {"convert": 1, "invite": 1, "join": 2}
-    assert s.campaign_names == ["618", "spring"]
-    assert s.first_event_at.isoformat() == "2024-05-01T00:00:00+00:00"
-    assert s.last_event_at.isoformat() == "2024-05-03T04:00:00+00:00"
 
 
 def test_a_snapshot_saves_into_a_store_written_by_an_older_version(tmp_path, store, ingest):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from graph.analysis.snapshot import AnalysisParams, analyze
-from graph.store import Window
 from loaders.generator import generate_campaign, write_campaign
 from tests.conftest import write_csv
 
@@ -121,16 +120,6 @@ def test_window_and_campaign_filters(store, tmp_path, ingest):
     assert everything["a"]["churned_invites"] == 1 and everything["a"]["effective_invites"] == 1
 
 
-def test_snapshot_is_saved_and_read_back(campaign_store):
-    snapshot = analyze(campaign_store, AnalysisParams(half_life_days=7, seed=5))
-    campaign_store.save_snapshot(snapshot.to_saved())
-    saved = campaign_store.latest_snapshot()
-    assert saved.id == snapshot.id and saved.watermark == 1
-    assert saved.users.equals(snapshot.users) and saved.communities.equals(snapshot.communities)
-    assert AnalysisParams.from_json(saved.params) == snapshot.params
-    assert saved.summary["users"] == snapshot.users.num_rows
-
-
 def test_bad_params_are_clear():
     with pytest.raises(ValueError, match="unknown signals: fame"):
         AnalysisParams(weights={"fame": 1.0})
@@ -138,22 +127,3 @@ def test_bad_params_are_clear():
         AnalysisParams(
             since=datetime(2025, 1, 1, tzinfo=UTC), until=datetime(2024, 1, 1, tzinfo=UTC)
         )
-
-
-def test_top_referrers_count_each_invitee_once(store, tmp_path, ingest):
-    path = write_csv(
-        tmp_path / "e.csv",
-        [
-            ["", "join", "a", "b", "2024-05-01 12:00:00", "", ""],
-            ["", "join", "a", "b", "2024-05-02 12:00:00", "", ""],  # b again: still one invitee
-            ["", "invite", "a", "c", "2024-05-01 12:00:00", "", ""],  # no join: not a referral
-            ["", "join", "a", "d", "2024-05-01 12:00:00", "", ""],
-            ["", "churn", "", "d", "2024-05-03 12:00:00", "", ""],
-            ["", "convert", "", "b", "2024-05-03 12:00:00", "", "10"],
-            ["", "convert", "", "b", "2024-05-04 12:00:00", "", "10"],
-        ],
-    )
-    ingest(path)
-    ingest(path)  # re-running adds nothing
-    rows = store.top_referrers(Window(), "invites", 10).to_pylist()
-    assert rows == [{"id": "a", "invites": 2, "effective_invites": 1, "conversions": 1}]

@@ -1,0 +1,466 @@
+"""Benchmark: the embedded store and Neo4j side by side, on the same files.
+
+For each size: a first load of the generated events into a fresh embedded
+store and into a fresh Neo4j (the repo's own, neo4j-server/run.sh, restarted
+per size so every load starts empty). On the first size also: `koc analyze`
+reading from each store, then a 10k-event incremental file (a later campaign:
+new users, some invited by users already loaded, some existing users joining
+again, converting or churning) into each loaded store.
+
+Every step is one `koc` process. Reported per step: seconds as `koc` times it
+(ingest) or the process's wall time (analyze), events/s, the peak RSS of the
+`koc` process (wait4 rusage) and of the Neo4j JVM (its PID from the state
+dir's pid file, sampled every 0.2 s while the step runs; its lifetime peak,
+VmHWM, is in the JSON results).
+
+    python bench/neo4j.py                        # 1M and 10M events; NEO4J_HEAP 4g
+    python bench/neo4j.py --sizes 50k --incremental-events 2k   # a quick look
+    python bench/neo4j.py --sizes 1m --explain   # also EXPLAIN every Cypher statement
+    python bench/neo4j.py --markdown             # rows for docs/benchmarks.md
+
+Generated inputs are cached in --workdir (default bench/out, git-ignored; the
+1M and 10M files are bench/ingest.py's), Neo4j's state in --workdir/neo4j.
+Needs java 17 and mvn (the first run builds the launcher from Maven Central).
+Targets: Neo4j first load of 1M events <= 60 s, the 10k incremental <= 5 s,
+analysis reading from Neo4j <= 2x the embedded store's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_SH = ROOT / "neo4j-server" / "run.sh"
+KOC = Path(sys.executable).with_name("koc")
+# Events per joined user in the generator's mix (as bench/ingest.py).
+EVENTS_PER_USER = 1.689
+INCREMENTAL_CAMPAIGN = "bench-incremental"
+INCREMENTAL_SHIFT_DAYS = 180  # after every generated event (they span 150 days)
+TARGETS = {"first_load_1m_s": 60.0, "incremental_s": 5.0, "analyze_ratio": 2.0}
+
+
+def parse_size(text: str) -> int:
+    """'50k' -> 50,000; '1m' -> 1,000,000; '2500' -> 2,500."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([km]?)", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a count such as 50k, 1m or 2500")
+    number, unit = match.groups()
+    return int(float(number) * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
+
+
+# -- inputs ------------------------------------------------------------------
+
+
+def generate(workdir: Path, size: str) -> Path:
+    """events-SIZE.csv, `koc generate --seed 1` (the same file bench/ingest.py makes)."""
+    path = workdir / f"events-{size}.csv"
+    if not path.exists():
+        users = max(50, int(parse_size(size) / EVENTS_PER_USER))
+        print(f"generating {path} ({users:,} users)…", file=sys.stderr, flush=True)
+        subprocess.run(
+            [KOC, "generate", "--users", str(users), "--seed", "1", "--out", str(path)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return path
+
+
+def incremental(workdir: Path, base: Path, events: int) -> Path:
+    """A later campaign of `events` events touching the users of `base`:
+    generated with another seed, moved INCREMENTAL_SHIFT_DAYS later, renamed;
+    10% of its inviters become users of `base` (new users they bring), and
+    2% of its joins and 10% of its conversions and churns are by users of
+    `base` (existing users joining again, buying, leaving)."""
+    path = workdir / f"incremental-{events}-onto-{base.stem}.csv"
+    if path.exists():
+        return path
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from loaders.generator import generate_campaign, write_campaign
+
+    print(f"generating {path}…", file=sys.stderr, flush=True)
+    existing = pc.unique(
+        pacsv.read_csv(base, convert_options=pacsv.ConvertOptions(include_columns=["invitee_id"]))[
+            "invitee_id"
+        ]
+    ).to_numpy(zero_copy_only=False)
+    table, truth = generate_campaign(users=max(50, int(events / EVENTS_PER_USER) + 50), seed=2)
+    table = table.slice(0, events)
+    rng = np.random.default_rng(2)
+    n = table.num_rows
+    kind = table["type"].to_numpy(zero_copy_only=False)
+    inviter = table["inviter_id"].to_numpy(zero_copy_only=False).astype(object)
+    invitee = table["invitee_id"].to_numpy(zero_copy_only=False).astype(object)
+    has_inviter = np.array([v is not None for v in inviter])
+    pick = has_inviter & (rng.random(n) < 0.10)
+    inviter[pick] = rng.choice(existing, int(pick.sum()))
+    share = np.where(kind == "join", 0.02, np.where(np.isin(kind, ["convert", "churn"]), 0.10, 0))
+    pick = rng.random(n) < share
+    invitee[pick] = rng.choice(existing, int(pick.sum()))
+    inviter[inviter == invitee] = None  # never a self-invite
+    at = pc.strptime(table["occurred_at"], format="%Y-%m-%d %H:%M:%S", unit="s")
+    later = pc.add(at, pa.scalar(INCREMENTAL_SHIFT_DAYS * 86_400, pa.duration("s")))
+    table = (
+        table.set_column(1, "inviter_id", pa.array(inviter, pa.string()))
+        .set_column(2, "invitee_id", pa.array(invitee, pa.string()))
+        .set_column(3, "occurred_at", pc.strftime(later, format="%Y-%m-%d %H:%M:%S"))
+        .set_column(4, "campaign", pa.array([INCREMENTAL_CAMPAIGN] * n, pa.string()))
+    )
+    write_campaign(table, truth, path, "csv")
+    return path
+
+
+# -- the Neo4j server ----------------------------------------------------------
+
+
+class Neo4j:
+    """The repo's own Neo4j (neo4j-server/run.sh) with its state in `state`."""
+
+    def __init__(self, state: Path, heap: str, pagecache: str) -> None:
+        self.state = state
+        self.env = {**os.environ, "NEO4J_HEAP": heap, "NEO4J_PAGECACHE": pagecache}
+
+    def up(self) -> None:
+        started = time.perf_counter()
+        subprocess.run(["bash", str(RUN_SH), "up", str(self.state)], env=self.env, check=True)
+        print(f"Neo4j up in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
+
+    def down(self) -> None:
+        subprocess.run(["bash", str(RUN_SH), "down", str(self.state)], env=self.env, check=False)
+
+    def restart(self) -> None:
+        """Down and up again: the server drops its data, so the next load is a first load."""
+        self.down()
+        self.up()
+
+    @property
+    def url(self) -> str:
+        return (self.state / "url").read_text().strip()
+
+    @property
+    def password(self) -> str:
+        return (self.state / "password").read_text().strip()
+
+    @property
+    def pid(self) -> int:
+        return int((self.state / "pid").read_text().strip())
+
+    def hwm_mb(self) -> int | None:
+        """The JVM's peak RSS since it started (VmHWM), where /proc has it."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+        return round(int(match.group(1)) / 1024) if match else None
+
+
+@contextmanager
+def sampled_rss(pid: int | None, every: float = 0.2) -> Iterator[dict]:
+    """While the block runs, the peak RSS (MB) of process `pid`, in result['peak_mb']."""
+    result: dict = {"peak_mb": None}
+    if pid is None:
+        yield result
+        return
+    stop = threading.Event()
+
+    def sample() -> None:
+        try:
+            proc = psutil.Process(pid)
+            while True:
+                rss = proc.memory_info().rss
+                result["peak_mb"] = max(result["peak_mb"] or 0, round(rss / 2**20))
+                if stop.wait(every):
+                    return
+        except psutil.Error:
+            return
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+
+
+# -- the measured steps ----------------------------------------------------------
+
+
+def koc(args: list[str], env: dict[str, str], jvm_pid: int | None) -> dict:
+    """One `koc` process: its JSON output, wall time and peak RSS, and the
+    JVM's peak RSS while it ran."""
+    started = time.perf_counter()
+    # What it prints on stderr (the Neo4j driver's notices among it) is kept
+    # out of the way, and shown if it fails.
+    with tempfile.TemporaryFile("w+") as errors, sampled_rss(jvm_pid) as jvm:
+        proc = subprocess.Popen(
+            [str(KOC), *args],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            env={**os.environ, **env},
+        )
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            errors.seek(0)
+            tail = "".join(errors.readlines()[-20:])
+            raise SystemExit(f"failed: koc {' '.join(args)}\n{tail}")
+    wall = time.perf_counter() - started
+    return {
+        "output": json.loads(out.strip().splitlines()[-1]),
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux reports KiB
+        "jvm_peak_rss_mb": jvm["peak_mb"],
+    }
+
+
+def ingest(store: str, path: Path, env: dict[str, str], jvm_pid: int | None) -> dict:
+    ran = koc(
+        ["ingest", str(path), "--store", store, "--json", "--quiet"]
+        + ["--quarantine", str(path.with_suffix(".quarantine.csv"))],
+        env,
+        jvm_pid,
+    )
+    report = ran.pop("output")
+    seconds = report["files"][0]["seconds"]
+    return {
+        **ran,
+        "events": report["read"],
+        "accepted": report["accepted"],
+        "rejected": report["rejected"],
+        "seconds": seconds,
+        "events_per_s": round(report["read"] / seconds) if seconds else None,
+    }
+
+
+def analyze(store: str, env: dict[str, str], jvm_pid: int | None) -> dict:
+    ran = koc(["analyze", "--store", store, "--json"], env, jvm_pid)
+    summary = ran.pop("output")
+    return {
+        **ran,
+        "seconds": ran["wall_s"],
+        "read_s": summary["stage_seconds"].get("read"),
+        "users": summary["users"],
+        "flagged_users": summary["flagged_users"],
+    }
+
+
+def explain(neo4j: Neo4j) -> list[dict]:
+    """EXPLAIN every Cypher statement in graph/cypher.py on the loaded
+    database: the plan's operators, and the ones worth a look (scans of a
+    whole label, Eager, cartesian products)."""
+    from neo4j import GraphDatabase
+
+    from graph import cypher
+
+    url = neo4j.url
+    match = re.match(r"(\w+)://(?:(\w+)@)?([^/]+)/?(\w*)", url)
+    assert match, url
+    scheme, user, host, database = match.groups()
+    found = []
+    with GraphDatabase.driver(
+        f"{scheme}://{host}", auth=(user or "neo4j", neo4j.password)
+    ) as driver:
+        for name, statement in vars(cypher).items():
+            if not name.isupper() or not isinstance(statement, str):
+                continue
+            if not re.match(r"\s*(MATCH|OPTIONAL|UNWIND|MERGE|CREATE|CALL|WITH)\b", statement):
+                continue
+            try:
+                with driver.session(database=database or None) as session:
+                    plan = session.run("EXPLAIN " + statement).consume().plan
+            except Exception as exc:  # noqa: BLE001 - reported, not fatal
+                found.append({"statement": name, "error": str(exc).splitlines()[0][:200]})
+                continue
+            operators = list(_operators(plan))
+            worth = sorted(
+                {
+                    op
+                    for op in operators
+                    if re.search(r"AllNodesScan|NodeByLabelScan|Eager|CartesianProduct", op)
+                }
+            )
+            found.append(
+                {
+                    "statement": name,
+                    "estimated_rows": round(plan["args"].get("EstimatedRows", 0)),
+                    "operators": len(operators),
+                    "look_at": worth,
+                }
+            )
+    return found
+
+
+def _operators(plan: dict) -> Iterator[str]:
+    yield plan["operatorType"].split("@")[0]
+    for child in plan.get("children", []):
+        yield from _operators(child)
+
+
+# -- the run -------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1m,10m", help="events per first load: 50k,1m,10m")
+    parser.add_argument(
+        "--incremental-events",
+        type=parse_size,
+        default=10_000,
+        help="events in the incremental file, loaded after the first size (default 10k)",
+    )
+    parser.add_argument("--heap", default="4g", help="Neo4j's JVM heap (NEO4J_HEAP)")
+    parser.add_argument("--pagecache", default="2g", help="Neo4j's page cache (NEO4J_PAGECACHE)")
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN every Cypher statement")
+    parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
+    parser.add_argument("--markdown", action="store_true", help="print table rows")
+    args = parser.parse_args()
+    sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    for size in sizes:
+        parse_size(size)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["bash", str(RUN_SH), "check"]).returncode != 0:
+        raise SystemExit("Neo4j needs java 17 and mvn on PATH")
+
+    neo4j = Neo4j(args.workdir.resolve() / "neo4j", args.heap, args.pagecache)
+    results: list[dict] = []
+    plans: list[dict] = []
+
+    def record(step: str, store: str, size: str, result: dict) -> None:
+        row = {"step": step, "store": store, "size": size, **result}
+        results.append(row)
+        print(json.dumps(row), flush=True)
+
+    try:
+        for i, size in enumerate(sizes):
+            path = generate(args.workdir, size)
+            extra = incremental(args.workdir, path, args.incremental_events) if i == 0 else None
+            neo4j.restart()
+            env = {"KOC_NEO4J_PASSWORD": neo4j.password}
+            embedded = args.workdir / f"neo4j-bench-{size}.duckdb"
+            for stale in (embedded, embedded.with_name(embedded.name + ".wal")):
+                stale.unlink(missing_ok=True)
+            stores = {"embedded": (str(embedded), None), "neo4j": (neo4j.url, neo4j.pid)}
+            for name, (url, pid) in stores.items():
+                record("first load", name, size, ingest(url, path, env, pid))
+            if i:
+                continue
+            if args.explain:
+                plans = explain(neo4j)
+                for plan in plans:
+                    print(json.dumps(plan, ensure_ascii=False), file=sys.stderr, flush=True)
+            if args.analyze:
+                for name, (url, pid) in stores.items():
+                    record("analyze", name, size, analyze(url, env, pid))
+            for name, (url, pid) in stores.items():
+                record(
+                    f"incremental {args.incremental_events:,}",
+                    name,
+                    size,
+                    ingest(url, extra, env, pid),
+                )
+            for row in results:
+                if row["store"] == "neo4j" and row["size"] == size:
+                    row["jvm_hwm_mb"] = neo4j.hwm_mb()
+    finally:
+        neo4j.down()
+
+    verdicts = targets(results, sizes[0])
+    (args.workdir / "neo4j-results.json").write_text(
+        json.dumps(
+            {
+                "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+                f"{round(psutil.virtual_memory().total / 2**30)} GB, "
+                f"Python {platform.python_version()}",
+                "neo4j_heap": args.heap,
+                "neo4j_pagecache": args.pagecache,
+                "results": results,
+                "targets": verdicts,
+                "explain": plans,
+            },
+            indent=1,
+            ensure_ascii=False,
+        )
+    )
+    for line in verdicts:
+        print(line, file=sys.stderr)
+    if args.markdown:
+        print("| step | size | store | events | seconds | events/s | koc peak RSS | JVM peak RSS |")
+        print("|---|---|---|---:|---:|---:|---:|---:|")
+        for r in results:
+            events = f"{r['events']:,}" if "events" in r else f"{r['users']:,} users"
+            rate = f"{r['events_per_s']:,}" if r.get("events_per_s") else "-"
+            jvm = f"{r['jvm_peak_rss_mb']:,} MB" if r.get("jvm_peak_rss_mb") else "-"
+            print(
+                f"| {r['step']} | {r['size']} | {r['store']} | {events} | {r['seconds']:.2f} | "
+                f"{rate} | {r['peak_rss_mb']:,} MB | {jvm} |"
+            )
+
+
+def targets(results: list[dict], first_size: str) -> list[str]:
+    """The targets beside the numbers measured for them."""
+
+    def find(step: str, store: str, size: str) -> dict | None:
+        return next(
+            (
+                r
+                for r in results
+                if r["step"].startswith(step) and (r["store"], r["size"]) == (store, size)
+            ),
+            None,
+        )
+
+    lines = []
+    load = find("first load", "neo4j", "1m")
+    limit = TARGETS["first_load_1m_s"]
+    if load:
+        verdict = "met" if load["seconds"] <= limit else "MISSED"
+        lines.append(
+            f"target: Neo4j first load of 1M events <= {limit:.0f} s: {load['seconds']:.1f} s, {verdict}"
+        )
+    else:
+        lines.append(
+            f"target: Neo4j first load of 1M events <= {limit:.0f} s: not measured (no 1m size)"
+        )
+    step = find("incremental", "neo4j", first_size)
+    limit = TARGETS["incremental_s"]
+    if step:
+        verdict = "met" if step["seconds"] <= limit else "MISSED"
+        lines.append(
+            f"target: Neo4j {step['step']} events onto {first_size} <= {limit:.0f} s: "
+            f"{step['seconds']:.2f} s, {verdict}"
+        )
+    ours, theirs = find("analyze", "embedded", first_size), find("analyze", "neo4j", first_size)
+    limit = TARGETS["analyze_ratio"]
+    if ours and theirs:
+        ratio = theirs["seconds"] / ours["seconds"]
+        verdict = "met" if ratio <= limit else "MISSED"
+        lines.append(
+            f"target: analysis from Neo4j <= {limit:.0f}x embedded at {first_size}: "
+            f"{theirs['seconds']:.1f} s vs {ours['seconds']:.1f} s = {ratio:.2f}x, {verdict}"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    main()
