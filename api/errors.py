@@ -16,9 +16,9 @@ from api.models import ErrorBody, ErrorItem
 from api.queries import CommunityNotFoundError
 from api.service import AnalysisRunningError
 from graph.analysis.kocs import SnapshotMissingError
+from graph.neo4j_runner import StoreUnavailableError
 from graph.ranking import SnapshotNeededError
 from graph.review import NotFlaggedError
-from graph.neo4j_runner import StoreUnavailableError
 from graph.store import StoreLockedError, UserNotFoundError
 from loaders.errors import SearchlightError
 

@@ -62,7 +62,6 @@ SCHEMA = (
     "CREATE INDEX event_invitee IF NOT EXISTS FOR (e:Event) ON (e.invitee_id)",
     "CREATE INDEX event_inviter IF NOT EXISTS FOR (e:Event) ON (e.inviter_id)",
     "CREATE INDEX event_batch IF NOT EXISTS FOR (e:Event) ON (e.batch_id)",
-    "CREATE INDEX event_time IF NOT EXISTS FOR (e:Event) ON (e.occurred_at)",
     "CREATE INDEX event_type IF NOT EXISTS FOR (e:Event) ON (e.type)",
     "CREATE INDEX batch_status IF NOT EXISTS FOR (b:Batch) ON (b.status)",
     "CREATE INDEX snapshot_status IF NOT EXISTS FOR (s:Snapshot) ON (s.status)",
@@ -77,9 +76,10 @@ ENSURE_WRITER_LOCK = "MERGE (:WriterLock {id: 'writer'})"
 
 # Run in a transaction that stays open while a batch or a snapshot is
 # written: its write lock keeps every other writer out, and the server
-# drops it when the writer's connection goes, even after a kill -9.
+# drops it when the writer's connection goes, even after a kill -9. (MERGE,
+# so a database emptied under an open store still has its lock.)
 WRITER_LEASE = """
-MATCH (w:WriterLock {id: 'writer'})
+MERGE (w:WriterLock {id: 'writer'})
 SET w.holder = $holder, w.since = $now
 """
 
@@ -172,14 +172,11 @@ MATCH (:User {id: uid})<-[t:REFERRED|INVITED]-(:User)
 DELETE t
 """
 
-# The invitee is locked first, so two writers can never both add a
-# REFERRED edge into it.
+# One writer at a time (the lease), and the ties into a user are deleted
+# before they are written again, so a user never has two REFERRED edges.
 CREATE_REFERRED = f"""
 UNWIND $rows AS row
 MATCH (b:User {{id: row.invitee_id}})
-SET b.referred_by = row.referrer_id
-WITH b, row
-WHERE NOT EXISTS {{ MATCH (b)<-[:REFERRED]-() }}
 MATCH (a:User {{id: row.referrer_id}})
 CREATE (a)-[:REFERRED {{event_id: row.event_id, at: {_time("row.at")}, campaign: row.campaign,
                        channel: row.channel, staff_id: row.staff_id}}]->(b)
@@ -246,33 +243,68 @@ def _window(time: str, campaign: str) -> str:
     return _IN_WINDOW.format(t=time, c=campaign)
 
 
-# Every user seen before the window's end, churned as of its end; the
-# store joins the window's conversions (READ_CONVERSIONS) onto them.
-READ_USERS = """
-MATCH (u:User)
-WHERE u.first_seen < $until
-RETURN u.id AS id, (u.churned_at IS NOT NULL AND u.churned_at < $until) AS churned
+# Large reads come back as columns, a page of users at a time in id order
+# (the uniqueness constraint's index gives the order): one record of lists
+# a page, which the driver unpacks in Rust, instead of a Python object a row.
+_USER_PAGE = """MATCH (u:User) WHERE u.id > $after
+WITH u ORDER BY u.id LIMIT $page
+WITH collect(u) AS page"""
+
+# Every user seen before the window's end, churned as of its end; converted
+# and amount all time (the store reads them from the log for a bounded window).
+READ_USERS = f"""
+{_USER_PAGE}
+WITH page, [u IN page WHERE u.first_seen < $until] AS seen
+RETURN page[-1].id AS last,
+    [u IN seen | u.id] AS id,
+    [u IN seen | u.converted_at IS NOT NULL] AS converted,
+    [u IN seen | coalesce(u.amount, 0.0)] AS amount,
+    [u IN seen | u.churned_at IS NOT NULL AND u.churned_at < $until] AS churned
 """
 
 READ_CONVERSIONS = f"""
 MATCH (e:Event {{type: 'convert'}})
 WHERE {_window("e.occurred_at", "e.campaign")}
-RETURN e.invitee_id AS id, sum(coalesce(e.amount, 0.0)) AS amount
+WITH e.invitee_id AS id, sum(coalesce(e.amount, 0.0)) AS amount
+RETURN collect(id) AS id, collect(amount) AS amount
 """
 
 READ_REFERRED = f"""
-MATCH (a:User)-[r:REFERRED]->(b:User)
-WHERE {_window("r.at", "r.campaign")}
-RETURN a.id AS referrer_id, b.id AS invitee_id, {_micros("r.at")} AS at
+{_USER_PAGE}
+CALL (page) {{
+    UNWIND page AS b
+    MATCH (a:User)-[r:REFERRED]->(b)
+    WHERE {_window("r.at", "r.campaign")}
+    RETURN collect(a.id) AS referrer_id, collect(b.id) AS invitee_id,
+        collect({_micros("r.at")}) AS at
+}}
+RETURN page[-1].id AS last, referrer_id, invitee_id, at
+"""
+
+# Without a window, the INVITED ties are the answer; with one, the log says
+# which pairs met inside it (the referrer's own pair excepted).
+READ_INVITED_TIES = f"""
+{_USER_PAGE}
+CALL (page) {{
+    UNWIND page AS b
+    MATCH (a:User)-[:INVITED]->(b)
+    RETURN collect(a.id) AS inviter_id, collect(b.id) AS invitee_id
+}}
+RETURN page[-1].id AS last, inviter_id, invitee_id
 """
 
 READ_INVITED = f"""
-MATCH (e:Event)
-WHERE e.type IN ['invite', 'join'] AND e.inviter_id IS NOT NULL
-  AND {_window("e.occurred_at", "e.campaign")}
-MATCH (b:User {{id: e.invitee_id}})
-WITH e WHERE b.referred_by IS NULL OR b.referred_by <> e.inviter_id
-RETURN DISTINCT e.inviter_id AS inviter_id, e.invitee_id AS invitee_id
+{_USER_PAGE}
+CALL (page) {{
+    UNWIND page AS b
+    MATCH (e:Event {{invitee_id: b.id}})
+    WHERE e.type IN ['invite', 'join'] AND e.inviter_id IS NOT NULL
+      AND (b.referred_by IS NULL OR e.inviter_id <> b.referred_by)
+      AND {_window("e.occurred_at", "e.campaign")}
+    WITH DISTINCT e.inviter_id AS inviter_id, b.id AS invitee_id
+    RETURN collect(inviter_id) AS inviter_id, collect(invitee_id) AS invitee_id
+}}
+RETURN page[-1].id AS last, inviter_id, invitee_id
 """
 
 # Devices that more than one user joined on in the window.

@@ -25,6 +25,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -69,7 +70,8 @@ _INVITER_FIRSTS = pa.schema([("id", pa.string()), ("first_as_inviter", pa.timest
 
 @contextmanager
 def writer_lease(run: QueryRunner) -> Iterator[None]:
-    """Hold the store's one writer lease; first take out what a dead writer left."""
+    """Hold the store's one writer lease (StoreLockedError if another writer
+    keeps it for LEASE_WAIT_SECONDS)."""
     holder = f"{socket.gethostname()}:{os.getpid()}"
     with run.hold(cypher.WRITER_LEASE, {"holder": holder, "now": _now()}, LEASE_WAIT_SECONDS):
         yield
@@ -133,8 +135,8 @@ def _stage(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table]) -> int:
 def _apply(run: QueryRunner, con: duckdb.DuckDBPyConnection, batch_id: int, size: int) -> int:
     first_load = not run.read(cypher.ANY_EVENT, {})[0]["found"]
     statement = cypher.CREATE_EVENTS if first_load else cypher.MERGE_EVENTS
-    for part in con.sql(_EVENT_ROWS).to_arrow_reader(size):
-        run.write(statement, {"rows": part.to_pylist(), "batch_id": batch_id})
+    parts = con.sql(_EVENT_ROWS).to_arrow_reader(size)
+    _send_all(run, statement, ({"rows": p.to_pylist(), "batch_id": batch_id} for p in parts))
     accepted = run.read(cypher.COUNT_BATCH_EVENTS, {"batch_id": batch_id})[0]["accepted"]
     if not accepted:
         return 0
@@ -187,8 +189,21 @@ def _write_derived(
 def _write_rows(
     run: QueryRunner, con: duckdb.DuckDBPyConnection, sql: str, statement: str, size: int
 ) -> None:
-    for part in con.sql(sql).to_arrow_reader(size):
-        run.write(statement, {"rows": part.to_pylist()})
+    parts = con.sql(sql).to_arrow_reader(size)
+    _send_all(run, statement, ({"rows": p.to_pylist()} for p in parts))
+
+
+def _send_all(run: QueryRunner, statement: str, chunks: Iterator[dict]) -> None:
+    """Write each chunk while the next one is prepared: the client's share of
+    the work (rows into Python values, packing) hides behind the server's."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="neo4j-write") as pool:
+        sending: Future | None = None
+        for params in chunks:
+            if sending is not None:
+                sending.result()
+            sending = pool.submit(run.write, statement, params)
+        if sending is not None:
+            sending.result()
 
 
 def finish_unfinished(run: QueryRunner, size: int) -> None:

@@ -24,7 +24,12 @@ from graph.store import SavedSnapshot
 
 # Snapshots whose tables are kept (older ones keep their summary only).
 KEEP_SNAPSHOTS = 3
-_TABLES = ("users", "communities", "flags")
+# Each table and the order the embedded store reads it back in.
+_TABLES = {
+    "users": [("id", "ascending")],
+    "communities": [("community", "ascending")],
+    "flags": [("user_id", "ascending"), ("rule", "ascending")],
+}
 # Rows per stored part: about a megabyte of compressed columns for users.
 _PART_ROWS = 50_000
 _IPC = pa.ipc.IpcWriteOptions(compression="zstd")
@@ -100,10 +105,10 @@ def latest(run: QueryRunner) -> SavedSnapshot | None:
         return None
     s = rows[0]
     tables = {}
-    for name in _TABLES:
+    for name, order in _TABLES.items():
         parts = run.read(cypher.READ_SNAPSHOT_PARTS, {"snapshot_id": s["id"], "table": name})
         read = [pa.ipc.open_stream(pa.py_buffer(p["data"])).read_all() for p in parts]
-        tables[name] = pa.concat_tables(read) if read else None
+        tables[name] = pa.concat_tables(read).sort_by(order) if read else None
     return SavedSnapshot(
         s["id"],
         json.loads(s["params"]),

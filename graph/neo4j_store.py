@@ -59,8 +59,16 @@ MIN_MAJOR_VERSION = 5
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
 # Columns of the Arrow tables the reads build, in the embedded store's types.
-_USERS = pa.schema([("id", pa.string()), ("churned", pa.bool_())])
-_CONVERSIONS = pa.schema([("id", pa.string()), ("amount", pa.float64())])
+_USERS = pa.schema(
+    [
+        ("id", pa.string()),
+        ("converted", pa.bool_()),
+        ("amount", pa.float64()),
+        ("churned", pa.bool_()),
+    ]
+)
+# Users a page of a columnar read covers.
+_PAGE = 50_000
 _REFERRED = pa.schema(
     [
         ("referrer_id", pa.string()),
@@ -149,33 +157,49 @@ class Neo4jStore:
     def read_graph(self, window: Window) -> GraphTables:
         params = _window_params(window)
         last = self._runner.read(cypher.LAST_EVENT, params)[0]["last"]
+        unbounded = window == Window()
+        invited = cypher.READ_INVITED_TIES if unbounded else cypher.READ_INVITED
         return GraphTables(
-            users=self._users(params),
-            referred=self._table(cypher.READ_REFERRED, params, _REFERRED),
-            invited=self._table(cypher.READ_INVITED, params, _INVITED),
-            devices=self._table(cypher.READ_DEVICES, params, _DEVICES),
+            users=self._users(params, unbounded),
+            referred=self._pages(cypher.READ_REFERRED, params, _REFERRED),
+            invited=self._pages(invited, params, _INVITED),
+            devices=records_table(self._runner.stream(cypher.READ_DEVICES, params), _DEVICES),
             watermark=self.watermark(),
             last_event_at=native(last),
         )
 
-    def _table(self, query: str, params: dict, schema: pa.Schema) -> pa.Table:
-        return records_table(self._runner.stream(query, params), schema)
+    def _pages(self, query: str, params: dict, schema: pa.Schema) -> pa.Table:
+        """A paged columnar read (see graph.cypher): page after page of users
+        by id until one comes back empty. Times arrive as epoch microseconds."""
+        batches = []
+        after = ""
+        while True:
+            page = self._runner.read(query, {**params, "after": after, "page": _PAGE})[0]
+            if page["last"] is None:
+                break
+            after = page["last"]
+            columns = [
+                pa.array(page[f.name], pa.int64()).cast(f.type)
+                if pa.types.is_timestamp(f.type)
+                else pa.array(page[f.name], f.type)
+                for f in schema
+            ]
+            batches.append(pa.RecordBatch.from_arrays(columns, schema=schema))
+        return pa.Table.from_batches(batches, schema=schema)
 
-    def _users(self, params: dict) -> pa.Table:
-        """Users with the window's conversions joined on, as the embedded store reads them."""
-        users = self._table(cypher.READ_USERS, params, _USERS)
-        bought = self._table(cypher.READ_CONVERSIONS, params, _CONVERSIONS)
-        slot = pc.index_in(users["id"], value_set=bought["id"])
-        amount = pc.take(bought["amount"], slot)
-        table = pa.table(
-            {
-                "id": users["id"],
-                "converted": pc.is_valid(slot),
-                "amount": pc.fill_null(amount, 0.0),
-                "churned": users["churned"],
-            }
+    def _users(self, params: dict, unbounded: bool) -> pa.Table:
+        """Users as the embedded store reads them: for a bounded window, the
+        conversions inside it come from the log."""
+        users = self._pages(cypher.READ_USERS, params, _USERS)
+        if unbounded:
+            return users
+        bought = self._runner.read(cypher.READ_CONVERSIONS, params)[0]
+        slot = pc.index_in(users["id"], value_set=pa.array(bought["id"], pa.string()))
+        amount = pc.take(pa.array(bought["amount"], pa.float64()), slot)
+        converted = pc.is_valid(slot)
+        return users.set_column(1, "converted", converted).set_column(
+            2, "amount", pc.fill_null(amount, 0.0)
         )
-        return table.sort_by("id")
 
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
         if by not in TOP_COUNTS:
@@ -295,7 +319,17 @@ def _now() -> datetime:
 
 def _window_params(window: Window) -> dict[str, Any]:
     return {
-        "since": window.since or _FAR_PAST,
-        "until": window.until or _FAR_FUTURE,
+        "since": _utc(window.since) or _FAR_PAST,
+        "until": _utc(window.until) or _FAR_FUTURE,
         "campaigns": list(window.campaigns) or None,
     }
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A moment in UTC: the driver packs other zones in Python, slowly, and
+    crashed (a segmentation fault) on a zoneinfo zone."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise StoreError(f"a window needs zone-aware times, not {moment.isoformat()}")
+    return moment.astimezone(UTC)

@@ -1,316 +1,185 @@
-"""The Neo4j store against a recording query runner: the statements it sends,
-their order and batching, and that every value travels as a parameter.
-(The same store against a live server: tests/graph/test_store_contract.py
-with KOC_TEST_NEO4J_URL set.)"""
+"""The Neo4j store against a recording query runner: connecting, reads,
+snapshots, reviews and errors; what it sends and what it makes of the
+answers. (Ingest: test_neo4j_ingest.py. The same store against a live
+server: the contract suite and test_neo4j_server.py.)"""
 
 from __future__ import annotations
 
-import copy
-import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, TransientError
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 from neo4j.time import DateTime
 
-from graph import cypher
-from graph.neo4j_store import Neo4jStore, describe_error, parse_url
-from graph.store import (
-    REVIEW_STATUSES,
-    SavedSnapshot,
-    StoreError,
-    UserNotFoundError,
-    Window,
-    open_store,
+from graph import cypher, neo4j_store
+from graph.neo4j_runner import translated
+from graph.neo4j_store import Neo4jStore, StoreUnavailableError, describe_error, parse_url
+from graph.store import TOP_COUNTS, StoreError, UserNotFoundError, Window, open_store
+from tests.graph.recording_runner import (
+    INJECTION,
+    URL,
+    RecordingRunner,
+    T,
+    assert_sent_well,
+    connect,
+    us,
 )
-from loaders.canonical import EVENT_SCHEMA, EVENT_TYPES
-
-URL = "neo4j://searchlight:s3cret-pw@graph.internal:7687/koc"
-T0 = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
-Answer = list[dict] | Callable[[dict], list[dict]]
-
-
-class RecordingRunner:
-    """Records every (kind, query, params); answers from `answers` by statement."""
-
-    def __init__(self, answers: dict[str, Answer] | None = None) -> None:
-        self.calls: list[tuple[str, str, dict]] = []
-        self.answers: dict[str, Answer] = {
-            cypher.SERVER_VERSION: [
-                {"name": "Neo4j Kernel", "version": "5.26.1", "edition": "community"}
-            ],
-            cypher.NEXT_BATCH: [{"batch_id": 7}],
-            cypher.WATERMARK: [{"watermark": 6}],
-            cypher.LATEST_SNAPSHOT: [],
-            cypher.DELETE_BATCH_EVENTS: [{"deleted": 0}],
-            cypher.DELETE_OLD_SNAPSHOT_ROWS: [{"deleted": 0}],
-            cypher.LAST_EVENT: [{"last": None}],
-            cypher.USER_EXISTS: [{"found": 1}],
-            cypher.LAST_REVIEW_AT: [{"last": None}],
-            cypher.RECORD_REVIEW: [{"recorded": 1}],
-            cypher.COUNT_BATCH_EVENTS: self._accepted,
-            cypher.BATCH_USERS: self._batch_users,
-            **(answers or {}),
-        }
-        self.fail: Callable[[str, dict], bool] = lambda query, params: False
-        self.closed = False
-
-    def _written_events(self) -> list[dict]:
-        return [row for _, q, p in self.calls if q == cypher.WRITE_EVENTS for row in p["rows"]]
-
-    def _accepted(self, params: dict) -> list[dict]:
-        return [{"accepted": len({e["event_id"] for e in self._written_events()})}]
-
-    def _batch_users(self, params: dict) -> list[dict]:
-        events = self._written_events()
-        invitees = sorted({e["invitee_id"] for e in events})
-        inviters = sorted({e["inviter_id"] for e in events if e["inviter_id"]})
-        return [{"invitees": invitees, "inviters": inviters}]
-
-    def _run(self, kind: str, query: str, params: dict) -> list[dict]:
-        self.calls.append((kind, query, copy.deepcopy(params)))
-        if self.fail(query, params):
-            raise TransientError("the cluster is re-electing a leader")
-        answer = self.answers.get(query, [])
-        return answer(params) if callable(answer) else copy.deepcopy(answer)
-
-    def read(self, query: str, params: dict) -> list[dict]:
-        return self._run("read", query, params)
-
-    def stream(self, query: str, params: dict):
-        yield from self._run("stream", query, params)
-
-    def write(self, query: str, params: dict) -> list[dict]:
-        return self._run("write", query, params)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def queries(self) -> list[str]:
-        return [q for _, q, _ in self.calls]
-
-
-def connect(runner: RecordingRunner, **options) -> Neo4jStore:
-    return Neo4jStore(URL, runner=runner, **options)
-
-
-def events(n: int) -> pa.Table:
-    rows = [
-        {
-            "event_id": f"evt-{i}",
-            "type": "join",
-            "inviter_id": "user-root" if i % 2 == 0 else f"user-{i - 1}",
-            "invitee_id": f"user-{i}",
-            "occurred_at": T0 + timedelta(minutes=i),
-            "campaign": "双11 '); MATCH (n) DETACH DELETE n //",
-            "channel": "wecom",
-            "staff_id": None,
-            "amount": None,
-            "device_id": f"dev-{i}",
-            "ip": None,
-            "line": i + 2,
-        }
-        for i in range(n)
-    ]
-    return pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
-
-
-def values_in(params: object) -> set[str]:
-    """Every text value inside a parameter structure."""
-    if isinstance(params, str):
-        return {params}
-    if isinstance(params, dict):
-        return set().union(*(values_in(v) for v in params.values())) if params else set()
-    if isinstance(params, list | tuple):
-        return set().union(*(values_in(v) for v in params)) if params else set()
-    return set()
-
-
-# Words a statement may spell out itself: the event types and review
-# statuses it filters on. Property names passed as `$columns` are also fine.
-VOCABULARY = {*EVENT_TYPES, *REVIEW_STATUSES}
-
-
-def assert_parameters_only(runner: RecordingRunner) -> None:
-    """Every statement is the module's, every $name it uses is supplied, and
-    no supplied data value appears in the statement text."""
-    known = cypher.statements()
-    for _, query, params in runner.calls:
-        assert query in known, query
-        used = set(re.findall(r"\$(\w+)", query))
-        assert used <= set(params), (used - set(params), query)
-        data = {k: v for k, v in params.items() if k != "columns"}
-        for value in values_in(data) - VOCABULARY:
-            if len(value) >= 3:
-                assert value not in query, (value, query)
-
 
 # -- connecting ---------------------------------------------------------------------
 
 
-def test_connecting_checks_the_version_and_creates_the_schema_idempotently():
+def test_connecting_checks_the_version_then_sets_up_the_schema_idempotently():
     runner = RecordingRunner()
-    store = connect(runner)
+    store = Neo4jStore(URL, runner=runner)
     assert runner.calls[0][:2] == ("read", cypher.SERVER_VERSION)
-    schema = [q for kind, q, _ in runner.calls[1:]]
-    assert schema == list(cypher.SCHEMA) and all(kind == "write" for kind, _, _ in runner.calls[1:])
-    assert all("IF NOT EXISTS" in q for q in schema)
-    assert any("(u:User) REQUIRE u.id IS UNIQUE" in q for q in schema)
-    assert any("(e:Event) REQUIRE e.id IS UNIQUE" in q for q in schema)
+    setup = runner.calls[1:]
+    assert all(c.kind == "write" for c in setup) and len(setup) == len(cypher.SCHEMA) + 1
+    assert {c.query for c in setup} == {*cypher.SCHEMA, cypher.ENSURE_WRITER_LOCK}
+    # safe to run on every connect: nothing is created twice
+    assert all("IF NOT EXISTS" in c.query for c in setup if c.query != cypher.ENSURE_WRITER_LOCK)
+    assert cypher.ENSURE_WRITER_LOCK.startswith("MERGE")
+    first = runner.queries()
+    Neo4jStore(URL, runner=runner)
+    assert runner.queries()[len(first) :] == first
+    # what ingest looks events up by is indexed or unique
+    for key in ("(e:Event) REQUIRE e.id", "(e.invitee_id)", "(e.inviter_id)", "(e.batch_id)"):
+        assert any(key in q for q in cypher.SCHEMA), key
     assert store.url == "neo4j://searchlight:***@graph.internal:7687/koc"
-    assert "s3cret" not in store.url
+    assert_sent_well(runner)
 
 
-def test_an_old_server_is_refused_and_the_connection_closed():
+@pytest.mark.parametrize("version", ["4.4.30", "garbage"])
+def test_an_old_server_is_refused_and_the_connection_closed(version):
     runner = RecordingRunner(
-        {cypher.SERVER_VERSION: [{"name": "Neo4j Kernel", "version": "4.4.30"}]}
+        {cypher.SERVER_VERSION: [{"name": "Neo4j Kernel", "version": version}]}
     )
-    with pytest.raises(StoreError, match="version 4.4.30; Searchlight needs Neo4j 5"):
-        connect(runner)
+    with pytest.raises(StoreError, match=f"version {version}; Searchlight needs Neo4j 5"):
+        Neo4jStore(URL, runner=runner)
+    assert runner.closed and runner.queries() == [cypher.SERVER_VERSION]
+
+
+def test_a_failed_setup_closes_the_connection():
+    runner = RecordingRunner()
+    runner.fail = lambda query, params: query == cypher.SCHEMA[2]
+    with pytest.raises(Neo4jError):
+        Neo4jStore(URL, runner=runner)
     assert runner.closed
 
 
-# -- ingest ---------------------------------------------------------------------------
+# -- reads --------------------------------------------------------------------------
 
 
-def test_ingest_writes_unwind_batches_then_derives_the_graph():
-    runner = RecordingRunner()
-    store = connect(runner, batch_size=2)
-    runner.calls.clear()
-    result = store.ingest([events(3), events(5).slice(3)], source="events.csv")
-    assert (result.batch_id, result.received, result.accepted, result.duplicates) == (7, 5, 5, 0)
-    writes = [p["rows"] for _, q, p in runner.calls if q == cypher.WRITE_EVENTS]
-    assert [len(rows) for rows in writes] == [2, 1, 2]  # each table cut at the batch size
-    assert [r["event_id"] for rows in writes for r in rows] == [f"evt-{i}" for i in range(5)]
-    assert all(p["batch_id"] == 7 for _, q, p in runner.calls if q == cypher.WRITE_EVENTS)
-    order = [q for q in runner.queries() if q != cypher.WRITE_EVENTS]
-    assert order[:3] == [cypher.NEXT_BATCH, cypher.START_BATCH, cypher.COUNT_BATCH_EVENTS]
-    assert order[-1] == cypher.APPLY_BATCH
-    derived = [(q, p["ids"]) for _, q, p in runner.calls if "ids" in p]
-    users = [i for q, ids in derived if q == cypher.DERIVE_USERS for i in ids]
-    assert sorted(users) == sorted({f"user-{i}" for i in range(5)} | {"user-root"})
-    for statement in (cypher.DERIVE_REFERRED, cypher.DERIVE_INVITED):
-        chunks = [ids for q, ids in derived if q == statement]
-        assert all(len(c) <= 2 for c in chunks)
-        assert sorted(i for c in chunks for i in c) == [f"user-{i}" for i in range(5)]
-    applied = next(p for _, q, p in runner.calls if q == cypher.APPLY_BATCH)
-    assert (applied["received"], applied["accepted"], applied["duplicates"]) == (5, 5, 0)
-    assert_parameters_only(runner)
+def paged(key: str, rows: list[dict], *columns: str):
+    """A columnar paged read as the server answers it: the next `page` users
+    by id after `after`, and the rows of those users (by `key`) as lists."""
+
+    def answer(params: dict) -> list[dict]:
+        page = sorted(u for u in USERS if u > params["after"])[: params["page"]]
+        got = [r for r in rows if r[key] in page]
+        return [{"last": page[-1] if page else None} | {c: [r[c] for r in got] for c in columns}]
+
+    return answer
 
 
-def test_duplicates_are_counted_from_what_the_server_kept():
-    runner = RecordingRunner({cypher.COUNT_BATCH_EVENTS: [{"accepted": 1}]})
-    store = connect(runner)
-    result = store.ingest([events(3)], source="again.csv")
-    assert (result.received, result.accepted, result.duplicates) == (3, 1, 2)
+# d is first seen after the window's end: it is paged over but not read.
+USERS = ("a", "b", "c", "d")
+ALL_TIME = {"a": (False, 0.0, False), "b": (True, 20.0, True), "c": (True, 3.0, False)}
 
 
-def test_a_failed_batch_is_taken_out_again():
-    runner = RecordingRunner()
-    store = connect(runner, batch_size=2)
-    runner.calls.clear()
-    written = []
-
-    def fail_second_chunk(query: str, params: dict) -> bool:
-        if query == cypher.WRITE_EVENTS:
-            written.append(1)
-            return len(written) == 2
-        return False
-
-    runner.fail = fail_second_chunk
-    with pytest.raises(TransientError):
-        store.ingest([events(5)], source="broken.csv")
-    queries = runner.queries()
-    assert cypher.APPLY_BATCH not in queries
-    undo = queries[queries.index(cypher.DELETE_BATCH_EVENTS) :]
-    assert cypher.DERIVE_USERS in undo and cypher.DELETE_ORPHAN_USERS in undo
-    assert undo[-1] == cypher.DROP_BATCH
-    dropped = runner.calls[-1][2]
-    assert dropped == {"batch_id": 7}
-    assert_parameters_only(runner)
-
-
-def test_when_even_the_undo_fails_the_error_says_what_to_do():
-    runner = RecordingRunner()
-    store = connect(runner)
-    runner.fail = lambda query, params: query in (cypher.WRITE_EVENTS, cypher.DELETE_BATCH_EVENTS)
-    with pytest.raises(StoreError, match="batch 7 failed .* could not be taken out again") as info:
-        store.ingest([events(2)], source="x.csv")
-    assert "safe" in str(info.value) and "s3cret" not in str(info.value)
-
-
-# -- reads ----------------------------------------------------------------------------
-
-
-def test_read_graph_streams_each_table_with_the_window_as_parameters():
-    since, until = T0, T0 + timedelta(days=30)
-    at = DateTime(2026, 11, 2, 3, 4, 5, tzinfo=UTC)
+def test_read_graph_reads_each_table_page_by_page_with_the_window(monkeypatch):
+    monkeypatch.setattr(neo4j_store, "_PAGE", 2)
+    at = T + timedelta(hours=3, microseconds=7)
+    users = [
+        {"id": u, "converted": c, "amount": a, "churned": ch} for u, (c, a, ch) in ALL_TIME.items()
+    ]
     runner = RecordingRunner(
         {
-            cypher.READ_USERS: [
-                {"id": "a", "converted": True, "amount": 12.5, "churned": False},
-                {"id": "b", "converted": False, "amount": 0.0, "churned": True},
-            ],
-            cypher.READ_REFERRED: [{"referrer_id": "a", "invitee_id": "b", "at": at}],
-            cypher.READ_INVITED: [{"inviter_id": "b", "invitee_id": "a"}],
+            cypher.READ_USERS: paged("id", users, "id", "converted", "amount", "churned"),
+            # zz converted in the window but is not a user of it
+            cypher.READ_CONVERSIONS: [{"id": ["b", "zz"], "amount": [12.5, 1.0]}],
+            cypher.READ_REFERRED: paged(
+                "invitee_id",
+                [{"referrer_id": "a", "invitee_id": "c", "at": us(at)}],
+                "referrer_id",
+                "invitee_id",
+                "at",
+            ),
+            cypher.READ_INVITED: paged(
+                "invitee_id", [{"inviter_id": "b", "invitee_id": "a"}], "inviter_id", "invitee_id"
+            ),
+            cypher.READ_INVITED_TIES: paged(
+                "invitee_id",
+                [{"inviter_id": "b", "invitee_id": "a"}, {"inviter_id": "c", "invitee_id": "a"}],
+                "inviter_id",
+                "invitee_id",
+            ),
             cypher.READ_DEVICES: [
                 {"user_id": "a", "device_id": "d1"},
                 {"user_id": "b", "device_id": "d1"},
             ],
-            cypher.LAST_EVENT: [{"last": at}],
+            cypher.LAST_EVENT: [{"last": DateTime.from_native(at)}],
         }
     )
+    runner.batches = {1: "applied", 2: "applied", 3: "applying"}
     store = connect(runner)
-    runner.calls.clear()
-    tables = store.read_graph(Window(since, until, ("双11",)))
-    for statement in (
-        cypher.READ_USERS,
-        cypher.READ_REFERRED,
-        cypher.READ_INVITED,
-        cypher.READ_DEVICES,
-    ):
-        kind, _, params = next(c for c in runner.calls if c[1] == statement)
-        assert kind == "stream"
-        assert params == {"since": since, "until": until, "campaigns": ["双11"]}
-    assert tables.users.to_pylist()[1] == {
-        "id": "b",
-        "converted": False,
-        "amount": 0.0,
-        "churned": True,
-    }
-    assert tables.referred["at"].to_pylist() == [datetime(2026, 11, 2, 3, 4, 5, tzinfo=UTC)]
+    window = Window(T, T + timedelta(days=30), (INJECTION,))
+    tables = store.read_graph(window)
+    expected = {"since": window.since, "until": window.until, "campaigns": [INJECTION]}
+    for statement in (cypher.READ_USERS, cypher.READ_REFERRED, cypher.READ_INVITED):
+        calls = [c for c in runner.calls if c.query == statement]
+        assert [c.params["after"] for c in calls] == ["", "b", "d"]  # until an empty page
+        assert all(c.params == expected | {"page": 2, "after": c.params["after"]} for c in calls)
+    for statement in (cypher.READ_CONVERSIONS, cypher.READ_DEVICES, cypher.LAST_EVENT):
+        assert runner.sent(statement) == [expected]
+    # a bounded window's conversions come from the log, not the users' all-time ones
+    assert tables.users.to_pylist() == [
+        {"id": "a", "converted": False, "amount": 0.0, "churned": False},
+        {"id": "b", "converted": True, "amount": 12.5, "churned": True},
+        {"id": "c", "converted": False, "amount": 0.0, "churned": False},
+    ]
+    assert tables.referred.to_pylist() == [{"referrer_id": "a", "invitee_id": "c", "at": at}]
     assert tables.referred.schema.field("at").type == pa.timestamp("us", tz="UTC")
-    assert tables.devices.num_rows == 2 and tables.watermark == 6
-    assert tables.last_event_at == datetime(2026, 11, 2, 3, 4, 5, tzinfo=UTC)
+    assert tables.invited.to_pylist() == [{"inviter_id": "b", "invitee_id": "a"}]
+    assert tables.devices.num_rows == 2
+    assert tables.watermark == 2 and tables.last_event_at == at
+    assert_sent_well(runner)
+    runner.calls.clear()
     unbounded = store.read_graph(Window())
-    assert unbounded.users.num_rows == 2
-    params = next(p for _, q, p in reversed(runner.calls) if q == cypher.READ_USERS)
+    assert [tuple(u.values())[1:] for u in unbounded.users.to_pylist()] == list(ALL_TIME.values())
+    assert unbounded.invited.num_rows == 2
+    queries = runner.queries()
+    assert cypher.READ_CONVERSIONS not in queries and cypher.READ_INVITED not in queries
+    store.read_graph(Window(until=window.until))  # bounded by time alone
+    assert cypher.READ_CONVERSIONS in runner.queries()
+    params = runner.sent(cypher.READ_USERS)[0]
+    # unbounded, but still zoned times: Neo4j compares a DateTime with a naive time as null
+    assert params["campaigns"] is None
     assert (
-        params["campaigns"] is None and params["since"].year == 1 and params["until"].year == 9999
+        params["since"]
+        < datetime(1970, 1, 1, tzinfo=UTC)
+        < datetime(9000, 1, 1, tzinfo=UTC)
+        < params["until"]
     )
-    assert_parameters_only(runner)
 
 
-def test_top_referrers_uses_a_fixed_statement_per_ranking():
-    runner = RecordingRunner(
-        {cypher.LATEST_SNAPSHOT: [{"id": "snap-1"}]}
-        | {
-            statement: [{"id": "a", "invites": 3, "effective_invites": 2, "conversions": 1}]
-            for statement in cypher.TOP_REFERRERS.values()
-        }
-    )
+def test_top_referrers_uses_a_fixed_statement_per_ranking_and_the_latest_snapshot():
+    row = {"id": "a", "invites": 3, "effective_invites": 2, "conversions": 1}
+    runner = RecordingRunner({q: [row] for q in cypher.TOP_REFERRERS.values()})
     store = connect(runner)
-    for by in ("invites", "effective_invites", "conversions"):
+    assert len(set(cypher.TOP_REFERRERS.values())) == len(TOP_COUNTS)
+    for by in TOP_COUNTS:
+        runner.answers[cypher.LATEST_SNAPSHOT] = [{"id": f"snap-{by}"}]
         runner.calls.clear()
-        top = store.top_referrers(Window(), by, limit=5, offset=10)
-        _, query, params = runner.calls[-1]
-        assert query == cypher.TOP_REFERRERS[by] and f"ORDER BY {by} DESC, id" in query
-        assert (params["limit"], params["offset"], params["latest_snapshot"]) == (5, 10, "snap-1")
-        assert top.to_pylist() == [
-            {"id": "a", "invites": 3, "effective_invites": 2, "conversions": 1}
-        ]
+        top = store.top_referrers(Window(campaigns=("c1",)), by, limit=5, offset=10)
+        call = runner.calls[-1]
+        assert call.query == cypher.TOP_REFERRERS[by] and f"ORDER BY {by} DESC, id" in call.query
+        assert (call.params["limit"], call.params["offset"]) == (5, 10)
+        assert (call.params["latest_snapshot"], call.params["campaigns"]) == (f"snap-{by}", ["c1"])
+        assert top.to_pylist() == [row] and top.schema.field(by).type == pa.int64()
+    runner.answers[cypher.LATEST_SNAPSHOT] = []
+    store.top_referrers(Window(), "invites", 5)
+    assert runner.calls[-1].params["latest_snapshot"] is None
     runner.calls.clear()
     with pytest.raises(StoreError, match="cannot rank by 'gmv'"):
         store.top_referrers(Window(), "gmv", 5)
@@ -324,22 +193,25 @@ def test_user_chain_and_ego_network():
                 {
                     "id": "c",
                     "first_seen": DateTime(2026, 1, 1, tzinfo=UTC),
-                    "joined_at": DateTime(2026, 1, 1, tzinfo=UTC),
+                    "joined_at": DateTime(2026, 1, 2, tzinfo=UTC),
                     "referred_by": "b",
                     "converted_at": None,
-                    "amount": 0.0,
+                    "amount": 3,
                     "churned_at": None,
                 }
             ],
-            # a referral loop: c <- b <- a <- c
-            cypher.REFERRAL_CHAIN: [{"chain": ["b", "a", "c", "b"]}],
+            cypher.REFERRAL_CHAIN: [{"chain": ["b", "a", "c", "b"]}],  # a loop: c <- b <- a <- c
+            cypher.USER_EXISTS: [{"found": 1}],
             cypher.EGO_HOP: lambda p: [{"other": o} for o in ("b", "d", "e")][: p["cap"]],
             cypher.TIES_AMONG: [{"source": "b", "target": "c", "kind": "REFERRED"}],
         }
     )
     store = connect(runner)
     record = store.user("c")
-    assert record.referred_by == "b" and record.first_seen == datetime(2026, 1, 1, tzinfo=UTC)
+    assert (record.referred_by, record.amount) == ("b", 3.0)
+    assert record.joined_at == datetime(2026, 1, 2, tzinfo=UTC) and isinstance(
+        record.joined_at, datetime
+    )
     assert store.referral_chain("c") == ["b", "a"]
     assert store.referral_chain("c", limit=1) == ["b"]
     ego = store.ego_network("c", hops=1, limit=3)
@@ -349,104 +221,82 @@ def test_user_chain_and_ego_network():
         {"id": "d", "hop": 1},
     ]
     assert ego.truncated
-    hop = next(p for _, q, p in runner.calls if q == cypher.EGO_HOP)
-    assert hop == {"frontier": ["c"], "cap": 3}
+    assert runner.sent(cypher.EGO_HOP) == [{"frontier": ["c"], "cap": 3}]
+    assert runner.sent(cypher.TIES_AMONG) == [{"ids": ["c", "b", "d"]}]
     assert ego.ties.to_pylist() == [{"source": "b", "target": "c", "kind": "REFERRED"}]
-    runner.answers[cypher.USER] = []
-    runner.answers[cypher.USER_EXISTS] = [{"found": 0}]
+    runner.answers.update(
+        {cypher.USER: [], cypher.USER_EXISTS: [{"found": 0}], cypher.REFERRAL_CHAIN: []}
+    )
     with pytest.raises(UserNotFoundError):
         store.user("nobody")
     with pytest.raises(UserNotFoundError):
         store.ego_network("nobody")
-    assert_parameters_only(runner)
+    assert store.referral_chain("nobody") == []
+    assert_sent_well(runner)
 
 
-# -- snapshots and reviews -----------------------------------------------------------
-
-
-def test_a_snapshot_is_written_back_onto_users_and_read_again():
-    runner = RecordingRunner()
-    store = connect(runner, batch_size=2)
-    users = pa.table(
+def test_stats_watermark_and_change_marker():
+    first, last = T, T + timedelta(days=2)
+    runner = RecordingRunner(
         {
-            "id": ["a", "b", "c"],
-            "community": pa.array([0, 0, 1], pa.int64()),
-            "koc_score": [90.5, 10.0, 0.0],
-            "flagged": [False, True, False],
-            "last_referral_at": pa.array([T0, None, None], pa.timestamp("us", tz="UTC")),
-            "flag_rules": pa.array([None, "burst", None], pa.string()),
+            cypher.STATS: [
+                {"users": 4, "referred_edges": 2, "invited_ties": 1, "batches": 2}
+                | {
+                    "first_event_at": DateTime.from_native(first),
+                    "last_event_at": DateTime.from_native(last),
+                }
+            ],
+            cypher.EVENTS_BY_TYPE: [
+                {"type": "convert", "events": 1},
+                {"type": "join", "events": 5},
+            ],
+            cypher.CAMPAIGNS: [{"campaign": INJECTION}],
+            cypher.CHANGE_MARKER: [{"watermark": 2, "snapshot": "snap-1", "reviews": 3}],
+            cypher.REFERRER_COUNT: [{"referrers": 9}],
         }
     )
-    communities = pa.table(
-        {
-            "community": pa.array([0, 1], pa.int64()),
-            "size": pa.array([2, 1], pa.int64()),
-            "top_users": pa.array([["a", "b"], ["c"]], pa.list_(pa.string())),
-        }
-    )
-    flags = pa.table(
-        {
-            "user_id": ["b"],
-            "rule": ["burst"],
-            "reason": ["12 joins in 6 minutes"],
-            "evidence": ['{"joins": 12}'],
-        }
-    )
-    saved = SavedSnapshot("snap-9", {"seed": 0}, T0, 7, {"users": 3}, users, communities, flags)
-    store.save_snapshot(saved)
-    write_back = [p for _, q, p in runner.calls if q == cypher.WRITE_BACK_USERS]
-    assert [len(p["rows"]) for p in write_back] == [2, 1]
-    assert write_back[0]["rows"][0] == {
-        "id": "a",
-        "values": {
-            "community": 0,
-            "koc_score": 90.5,
-            "flagged": False,
-            "last_referral_at": T0,
-            "flag_rules": None,
-        },
-    }
-    assert runner.queries().index(cypher.FINISH_SNAPSHOT) > runner.queries().index(
-        cypher.WRITE_FLAGS
-    )
-    # a server that gives back what was written
-    started = next(p for _, q, p in runner.calls if q == cypher.START_SNAPSHOT)
-    by_id = {r["id"]: r["values"] for p in write_back for r in p["rows"]}
+    runner.batches = {1: "applied", 2: "applied", 3: "applying"}
+    store = connect(runner)
+    stats = store.stats()
+    assert (stats.users, stats.events, stats.events_by_type["join"]) == (4, 6, 5)
+    assert (stats.campaigns, stats.campaign_names) == (1, [INJECTION])
+    assert (stats.first_event_at, stats.last_event_at) == (first, last)
+    assert store.watermark() == 2 and store.change_marker() == (2, "snap-1", 3)
+    assert store.referrer_count(Window(campaigns=("c1",))) == 9
+    assert runner.sent(cypher.REFERRER_COUNT)[0]["campaigns"] == ["c1"]
+    assert_sent_well(runner)
 
-    def users_back(params: dict) -> list[dict]:
-        return [
-            {"values": [uid if k == "id" else values.get(k) for k in params["columns"]]}
-            for uid, values in sorted(by_id.items())
-        ]
 
-    def rows_back(statement: str) -> Callable[[dict], list[dict]]:
-        rows = [r for _, q, p in runner.calls if q == statement for r in p["rows"]]
-        return lambda params: [{"values": [r[k] for k in params["columns"]]} for r in rows]
-
-    runner.answers[cypher.LATEST_SNAPSHOT] = [{**started, "id": started["snapshot_id"]}]
-    runner.answers[cypher.READ_SNAPSHOT_USERS] = users_back
-    runner.answers[cypher.READ_SNAPSHOT_COMMUNITIES] = rows_back(cypher.WRITE_COMMUNITIES)
-    runner.answers[cypher.READ_SNAPSHOT_FLAGS] = rows_back(cypher.WRITE_FLAGS)
-    back = store.latest_snapshot()
-    assert back.id == "snap-9" and back.params == {"seed": 0} and back.watermark == 7
-    assert back.users.equals(users) and back.communities.equals(communities)
-    assert back.flags.equals(flags)
-    assert_parameters_only(runner)
+# -- reviews ----------------------------------------------------------------------------
 
 
 def test_reviews_get_strictly_later_times_and_need_a_user():
     later = datetime.now(UTC) + timedelta(hours=1)
-    runner = RecordingRunner({cypher.LAST_REVIEW_AT: [{"last": DateTime.from_native(later)}]})
+    runner = RecordingRunner(
+        {
+            cypher.LAST_REVIEW_AT: [{"last": DateTime.from_native(later)}],
+            cypher.RECORD_REVIEW: [{"recorded": 1}],
+        }
+    )
     store = connect(runner)
-    review = store.record_review("u-1", "declined", "device farm", "ops-li")
+    review = store.record_review("u-1", "declined", INJECTION, "ops-li")
     assert review.reviewed_at == later + timedelta(microseconds=1)
-    params = next(p for _, q, p in runner.calls if q == cypher.RECORD_REVIEW)
-    assert params["status"] == "declined" and params["note"] == "device farm"
+    sent = runner.sent(cypher.RECORD_REVIEW)[0]
+    assert (sent["status"], sent["note"], sent["reviewed_at"]) == (
+        "declined",
+        INJECTION,
+        review.reviewed_at,
+    )
+    runner.answers[cypher.LAST_REVIEW_AT] = [{"last": None}]
+    before = datetime.now(UTC)
+    assert store.record_review("u-1", "approved", "ok", "ops").reviewed_at >= before
     runner.answers[cypher.RECORD_REVIEW] = [{"recorded": 0}]
     with pytest.raises(UserNotFoundError):
         store.record_review("nobody", "approved", "x", "ops")
+    runner.calls.clear()
     with pytest.raises(StoreError, match="approved or declined"):
-        store.record_review("u-1", "maybe", "x", "ops")
+        store.record_review("u-1", "pending", "x", "ops")
+    assert runner.calls == []
     runner.answers[cypher.CURRENT_REVIEWS] = [
         {
             "user_id": "u-1",
@@ -456,60 +306,13 @@ def test_reviews_get_strictly_later_times_and_need_a_user():
             "reviewed_at": DateTime.from_native(later),
         }
     ]
-    assert store.reviews().to_pylist()[0]["reviewed_at"] == later
-    assert_parameters_only(runner)
+    reviews = store.reviews()
+    assert reviews.to_pylist()[0]["reviewed_at"] == later
+    assert reviews.schema.field("reviewed_at").type == pa.timestamp("us", tz="UTC")
+    assert_sent_well(runner)
 
 
-def test_every_statement_in_the_module_is_sent_with_its_parameters():
-    """Drive every method once; nothing the store sends is outside graph.cypher."""
-    runner = RecordingRunner(
-        {
-            cypher.REFERRER_COUNT: [{"referrers": 0}],
-            cypher.CHANGE_MARKER: [{"watermark": 6, "snapshot": None, "reviews": 0}],
-            cypher.STATS: [
-                dict.fromkeys(("users", "referred_edges", "invited_ties", "batches"), 0)
-                | {"first_event_at": None, "last_event_at": None}
-            ],
-        }
-    )
-    store = connect(runner)
-    store.ingest([events(2)], source="e.csv")
-    store.stats()
-    store.read_graph(Window())
-    store.referrer_count(Window(campaigns=("c",)))
-    store.watermark()
-    store.reviews()
-    store.latest_snapshot()
-    assert store.change_marker() == (6, None, 0)
-    assert_parameters_only(runner)
-    unused = cypher.statements() - set(runner.queries())
-    # what a live server or a failure path exercises instead
-    assert unused <= {
-        cypher.DELETE_EVERYTHING,
-        cypher.DELETE_BATCH_EVENTS,
-        cypher.DELETE_ORPHAN_USERS,
-        cypher.DROP_BATCH,
-        *cypher.TOP_REFERRERS.values(),
-        cypher.USER,
-        cypher.USER_EXISTS,
-        cypher.REFERRAL_CHAIN,
-        cypher.EGO_HOP,
-        cypher.TIES_AMONG,
-        cypher.START_SNAPSHOT,
-        cypher.WRITE_BACK_USERS,
-        cypher.WRITE_COMMUNITIES,
-        cypher.WRITE_FLAGS,
-        cypher.FINISH_SNAPSHOT,
-        cypher.DELETE_OLD_SNAPSHOT_ROWS,
-        cypher.READ_SNAPSHOT_USERS,
-        cypher.READ_SNAPSHOT_COMMUNITIES,
-        cypher.READ_SNAPSHOT_FLAGS,
-        cypher.LAST_REVIEW_AT,
-        cypher.RECORD_REVIEW,
-    }
-
-
-# -- URLs and errors ------------------------------------------------------------------
+# -- URLs and errors --------------------------------------------------------------------
 
 
 def test_urls():
@@ -537,32 +340,42 @@ def test_urls():
         assert ":pw@" not in str(info.value)
 
 
-def test_driver_errors_in_words_with_the_password_hidden():
+def neo4j_error(code: str, message: str) -> Neo4jError:
+    return Neo4jError._hydrate_neo4j(code=code, message=message)
+
+
+def test_driver_errors_as_store_errors_with_the_password_hidden():
     url = parse_url(URL)
-    said = {
-        "auth": describe_error(AuthError("The client is unauthorized"), url),
-        "down": describe_error(ServiceUnavailable("Couldn't connect to graph.internal:7687"), url),
-        "no database": describe_error(
-            Neo4jError._hydrate_neo4j(
-                code="Neo.ClientError.Database.DatabaseNotFound", message="Graph not found: koc"
-            ),
-            url,
-        ),
-    }
-    assert "refused the credentials of user 'searchlight'" in said["auth"]
-    assert "KOC_NEO4J_PASSWORD" in said["auth"]
-    assert (
-        "unreachable" in said["down"]
-        and "neo4j://searchlight:***@graph.internal:7687/koc" in said["down"]
+    auth = describe_error(AuthError("The client is unauthorized"), url)
+    down = describe_error(ServiceUnavailable("Couldn't connect to graph.internal:7687"), url)
+    missing = describe_error(
+        neo4j_error("Neo.ClientError.Database.DatabaseNotFound", "Graph not found"), url
     )
-    assert "has no database 'koc'" in said["no database"]
-    assert all("s3cret" not in text for text in said.values())
+    other = describe_error(
+        neo4j_error("Neo.ClientError.Statement.SyntaxError", "Invalid input"), url
+    )
+    for error in (auth, down, missing):
+        assert isinstance(error, StoreUnavailableError)
+    assert isinstance(other, StoreError) and not isinstance(other, StoreUnavailableError)
+    assert "refused the credentials of user 'searchlight'" in str(
+        auth
+    ) and "KOC_NEO4J_PASSWORD" in str(auth)
+    assert "unreachable" in str(down) and "neo4j://searchlight:***@graph.internal:7687/koc" in str(
+        down
+    )
+    assert "has no database 'koc'" in str(missing)
+    assert "Neo.ClientError.Statement.SyntaxError" in str(other)
+    for error in (auth, down, missing, other):
+        assert url.redacted in str(error) and "s3cret" not in str(error)
     assert describe_error(ValueError("not the driver's"), url) is None
+    with pytest.raises(StoreUnavailableError) as info, translated(url):
+        raise AuthError("The client is unauthorized")
+    assert isinstance(info.value.__cause__, AuthError)
 
 
 def test_an_unreachable_server_is_named_with_the_password_hidden():
     """The real driver, against a port nothing listens on."""
-    with pytest.raises(StoreError, match="is unreachable") as info:
+    with pytest.raises(StoreUnavailableError, match="is unreachable") as info:
         open_store("neo4j://neo4j:s3cret-pw@127.0.0.1:1/koc")
     assert "neo4j://neo4j:***@127.0.0.1:1/koc" in str(info.value)
     assert "s3cret" not in str(info.value)

@@ -5,7 +5,7 @@ events (the hand-built cases are in the other modules of this package)."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import networkx as nx
@@ -170,8 +170,10 @@ def test_referrer_count_is_the_total_behind_the_pages(loaded):
     ]
     assert sorted(pages) == sorted(referrers)
     # Generated times are Asia/Shanghai wall times, uniformly formatted.
+    # (Windows in other zones are test_zones.py's.)
     mid = sorted(events["occurred_at"].to_pylist())[events.num_rows // 2]
-    later = Window(since=datetime.fromisoformat(mid).replace(tzinfo=ZoneInfo("Asia/Shanghai")))
+    since = datetime.fromisoformat(mid).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    later = Window(since=since.astimezone(UTC))
     invites = Counter(u for u, _, at in referred.edges(data="at") if at >= mid)
     assert 0 < len(invites) < len(referrers)
     assert store.referrer_count(later) == len(invites)

@@ -103,6 +103,18 @@ EXPECTED = {
         by_effective=["a"],
         by_conversions=["a"],
     ),
+    "June 2nd": dict(
+        # d was referred in the window and converted after it: no conversion.
+        window=Window(since=utc("2024-06-02 00:00"), until=utc("2024-06-03 00:00")),
+        users=dict(a=NO, b=NO, c=NO, d=NO),
+        referred={CD},
+        invited=set(),
+        devices=set(),
+        last=utc("2024-06-02 10:00"),
+        top=[("c", 1, 1, 0)],
+        by_effective=["c"],
+        by_conversions=["c"],
+    ),
     "until b's churn": dict(
         # The window ends at b's churn: b is not churned yet, c2 is not in it.
         window=Window(until=utc("2024-07-01 10:00")),
