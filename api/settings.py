@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     neo4j_batch_size: int = Field(
         10_000, ge=1, le=1_000_000, description="rows per UNWIND batch written to Neo4j"
     )
+    neo4j_retry_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="how long the Neo4j driver retries a transaction that failed for a "
+        "transient reason (server unreachable, leader switch) before the error is reported",
+    )
     fraud: FraudRules = Field(
         default_factory=FraudRules,
         description="fraud screening thresholds, e.g. KOC_FRAUD__BURST_JOINS=20 (docs/fraud.md)",
@@ -124,6 +131,7 @@ class Settings(BaseSettings):
             memory_limit=self.duckdb_memory_limit,
             neo4j_password=self.neo4j_password.get_secret_value() if self.neo4j_password else None,
             neo4j_batch_size=self.neo4j_batch_size,
+            neo4j_retry_seconds=self.neo4j_retry_seconds,
         )
 
 

@@ -111,13 +111,18 @@ class DriverRunner:
     manager, so a read that follows a write of the same store object sees
     it, even on a cluster member that lags behind."""
 
-    def __init__(self, url: Neo4jUrl, fetch_size: int = DEFAULT_FETCH_SIZE) -> None:
+    def __init__(
+        self, url: Neo4jUrl, fetch_size: int = DEFAULT_FETCH_SIZE, retry_seconds: float = 10.0
+    ) -> None:
         import neo4j
 
         self._url = url
         self._fetch_size = fetch_size
         self._driver = neo4j.GraphDatabase.driver(
-            url.address, auth=(url.user, url.password or ""), user_agent="searchlight"
+            url.address,
+            auth=(url.user, url.password or ""),
+            user_agent="searchlight",
+            max_transaction_retry_time=retry_seconds,
         )
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         try:
@@ -235,7 +240,7 @@ def describe_error(exc: BaseException, url: Neo4jUrl) -> StoreError | None:
         )
     if isinstance(exc, e.ServiceUnavailable | e.SessionExpired):
         return StoreUnavailableError(
-            f"Neo4j at {where} is unreachable ({exc}); is the server running "
+            f"Neo4j at {where} is unreachable ({' '.join(str(exc).split())}); is the server running "
             "(make up, or make neo4j-up)?"
         )
     if isinstance(exc, e.Neo4jError):

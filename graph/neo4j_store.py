@@ -100,6 +100,7 @@ class Neo4jStore:
         *,
         password: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        retry_seconds: float = 10.0,
         runner: QueryRunner | None = None,
     ) -> None:
         if batch_size < 1:
@@ -107,7 +108,9 @@ class Neo4jStore:
         self._url = parse_url(url, password)
         self.url = self._url.redacted
         self.batch_size = batch_size
-        self._runner = runner or DriverRunner(self._url, fetch_size=batch_size)
+        self._runner = runner or DriverRunner(
+            self._url, fetch_size=batch_size, retry_seconds=retry_seconds
+        )
         try:
             self._check_version()
             for statement in cypher.SCHEMA:

@@ -274,6 +274,7 @@ def open_store(
     memory_limit: str = "1GB",
     neo4j_password: str | None = None,
     neo4j_batch_size: int = 10_000,
+    neo4j_retry_seconds: float = 10.0,
 ) -> Store:
     """The store a URL names: a file path, or `duckdb:///relative/path` and
     `duckdb:////absolute/path` (the duckdb_engine convention) for the embedded
@@ -290,7 +291,12 @@ def open_store(
     if scheme in NEO4J_SCHEMES:
         from graph.neo4j_store import Neo4jStore
 
-        return Neo4jStore(url, password=neo4j_password, batch_size=neo4j_batch_size)
+        return Neo4jStore(
+            url,
+            password=neo4j_password,
+            batch_size=neo4j_batch_size,
+            retry_seconds=neo4j_retry_seconds,
+        )
     raise StoreError(
         f"unsupported store URL scheme {scheme!r}; use a file path, duckdb:///path or "
         f"one of {', '.join(s + '://' for s in NEO4J_SCHEMES)}"
