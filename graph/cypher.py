@@ -190,10 +190,13 @@ CREATE (a)-[:INVITED {{count: row.count, first_at: {_time("row.first_at")},
                       last_at: {_time("row.last_at")}}}]->(b)
 """
 
+# The batch's last event time is kept on it: the latest over all applied
+# batches answers "when was the last event" without a scan of the log.
 APPLY_BATCH = """
 MATCH (b:Batch {id: $batch_id})
+CALL (b) { MATCH (e:Event {batch_id: b.id}) RETURN max(e.occurred_at) AS last_event_at }
 SET b.status = 'applied', b.applied_at = $now, b.received = $received,
-    b.accepted = $accepted, b.duplicates = $duplicates
+    b.accepted = $accepted, b.duplicates = $duplicates, b.last_event_at = last_event_at
 """
 
 # Taking a batch out: its new events go, in bounded chunks; then the
@@ -317,6 +320,11 @@ WHERE size(users) > 1
 UNWIND users AS user_id
 RETURN user_id, device_id
 ORDER BY device_id, user_id
+"""
+
+LAST_EVENT_OF_BATCHES = """
+MATCH (b:Batch {status: 'applied'})
+RETURN max(b.last_event_at) AS last
 """
 
 LAST_EVENT = f"""

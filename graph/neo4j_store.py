@@ -159,8 +159,9 @@ class Neo4jStore:
 
     def read_graph(self, window: Window) -> GraphTables:
         params = _window_params(window)
-        last = self._runner.read(cypher.LAST_EVENT, params)[0]["last"]
         unbounded = window == Window()
+        last_event = cypher.LAST_EVENT_OF_BATCHES if unbounded else cypher.LAST_EVENT
+        last = self._runner.read(last_event, {} if unbounded else params)[0]["last"]
         invited = cypher.READ_INVITED_TIES if unbounded else cypher.READ_INVITED
         return GraphTables(
             users=self._users(params, unbounded),

@@ -52,6 +52,7 @@ class RecordingRunner:
             cypher.LATEST_SNAPSHOT: [],
             cypher.DELETE_SNAPSHOT_ROWS: [{"deleted": 0}],
             cypher.LAST_EVENT: [{"last": None}],
+            cypher.LAST_EVENT_OF_BATCHES: [{"last": None}],
             cypher.NEXT_BATCH: lambda p: [{"batch_id": max(self.batches, default=0) + 1}],
             cypher.START_BATCH: lambda p: self.batches.update({p["batch_id"]: "applying"}),
             cypher.APPLY_BATCH: lambda p: self.batches.update({p["batch_id"]: "applied"}),

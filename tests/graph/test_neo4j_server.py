@@ -270,3 +270,15 @@ def test_a_busy_store_is_a_clear_error_for_the_second_writer(tmp_path, monkeypat
             load(second, path, tmp_path)
         assert second.watermark() == 0
         assert load(second, path, tmp_path).accepted > 0
+
+
+def test_reads_after_writes_carry_the_writes_bookmarks(tmp_path):
+    """Every session of a store shares one bookmark manager, so a read that
+    follows a write waits for it on any cluster member (causal chaining)."""
+    with fresh_neo4j_store() as store:
+        before = set(store._runner._bookmarks.get_bookmarks())
+        load(store, campaign(tmp_path, "bm", 60, 4), tmp_path)
+        after_ingest = set(store._runner._bookmarks.get_bookmarks())
+        assert after_ingest and after_ingest != before
+        store.record_review(store.read_graph(Window()).users["id"][0].as_py(), "approved", "", "t")
+        assert set(store._runner._bookmarks.get_bookmarks()) != after_ingest
