@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -32,10 +33,19 @@ SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 KOC = Path(sys.executable).with_name("koc")
 
 
+def parse_size(text: str) -> int:
+    """'50k' -> 50,000; '1m' -> 1,000,000; '2500' -> 2,500."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([km]?)", text.strip().lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a count such as 50k, 1m or 2500")
+    number, unit = match.groups()
+    return int(float(number) * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
+
+
 def generate(workdir: Path, size: str, fmt: str) -> Path:
     path = workdir / f"events-{size}.{fmt}"
     if not path.exists():
-        users = int(SIZES[size] / EVENTS_PER_USER)
+        users = max(50, int(parse_size(size) / EVENTS_PER_USER))
         print(f"generating {path} ({users:,} users)…", file=sys.stderr, flush=True)
         subprocess.run(
             [KOC, "generate", "--users", str(users), "--seed", "1", "--out", str(path)],

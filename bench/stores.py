@@ -13,10 +13,10 @@ Every step is one `koc` process. Reported per step: seconds as `koc` times it
 dir's pid file, sampled every 0.2 s while the step runs; its lifetime peak,
 VmHWM, is in the JSON results).
 
-    python bench/neo4j.py                        # 1M and 10M events; NEO4J_HEAP 4g
-    python bench/neo4j.py --sizes 50k --incremental-events 2k   # a quick look
-    python bench/neo4j.py --sizes 1m --explain   # also EXPLAIN every Cypher statement (stderr)
-    python bench/neo4j.py --markdown             # rows for docs/benchmarks.md
+    python bench/stores.py                        # 1M and 10M events; NEO4J_HEAP 4g
+    python bench/stores.py --sizes 50k --incremental-events 2k   # a quick look
+    python bench/stores.py --sizes 1m --explain   # also EXPLAIN every Cypher statement (stderr)
+    python bench/stores.py --markdown             # rows for docs/benchmarks.md
 
 Generated inputs are cached in --workdir (default bench/out, git-ignored; the
 1M and 10M files are bench/ingest.py's), Neo4j's state in --workdir/neo4j.
@@ -40,24 +40,16 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-
-# This file is bench/neo4j.py: run as a script, its folder comes first on
-# sys.path and `import neo4j` would find it instead of the Neo4j driver.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+from ingest import EVENTS_PER_USER, KOC, generate, parse_size  # bench/ingest.py
+from neo4j_server import RUN_SH, Neo4j, sampled_rss
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_SH = ROOT / "neo4j-server" / "run.sh"
-KOC = Path(sys.executable).with_name("koc")
-# Events per joined user in the generator's mix (as bench/ingest.py).
-EVENTS_PER_USER = 1.689
+
 INCREMENTAL_CAMPAIGN = "bench-incremental"
 INCREMENTAL_SHIFT_DAYS = 180  # after every generated event (they span 150 days)
 # Plan operators worth a look in a statement that should touch few rows.
@@ -66,30 +58,7 @@ CYPHER_START = re.compile(r"\s*(MATCH|OPTIONAL|UNWIND|MERGE|CREATE|CALL|WITH)\b"
 TARGETS = {"first_load_1m_s": 60.0, "incremental_s": 5.0, "analyze_ratio": 2.0}
 
 
-def parse_size(text: str) -> int:
-    """'50k' -> 50,000; '1m' -> 1,000,000; '2500' -> 2,500."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([km]?)", text.strip().lower())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a count such as 50k, 1m or 2500")
-    number, unit = match.groups()
-    return int(float(number) * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
-
-
 # -- inputs ------------------------------------------------------------------
-
-
-def generate(workdir: Path, size: str) -> Path:
-    """events-SIZE.csv, `koc generate --seed 1` (the same file bench/ingest.py makes)."""
-    path = workdir / f"events-{size}.csv"
-    if not path.exists():
-        users = max(50, int(parse_size(size) / EVENTS_PER_USER))
-        print(f"generating {path} ({users:,} users)…", file=sys.stderr, flush=True)
-        subprocess.run(
-            [KOC, "generate", "--users", str(users), "--seed", "1", "--out", str(path)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-    return path
 
 
 def incremental(workdir: Path, base: Path, events: int) -> Path:
@@ -138,90 +107,6 @@ def incremental(workdir: Path, base: Path, events: int) -> Path:
     )
     write_campaign(table, truth, path, "csv")
     return path
-
-
-# -- the Neo4j server ----------------------------------------------------------
-
-
-class Neo4j:
-    """The repo's own Neo4j (neo4j-server/run.sh) with its state in `state`."""
-
-    def __init__(self, state: Path, heap: str, pagecache: str) -> None:
-        self.state = state
-        self.env = {**os.environ, "NEO4J_HEAP": heap, "NEO4J_PAGECACHE": pagecache}
-
-    def up(self) -> None:
-        started = time.perf_counter()
-        subprocess.run(
-            ["bash", str(RUN_SH), "up", str(self.state)],
-            env=self.env,
-            check=True,
-            stdout=sys.stderr,  # stdout is for the results
-        )
-        print(f"Neo4j up in {time.perf_counter() - started:.0f}s", file=sys.stderr, flush=True)
-
-    def down(self) -> None:
-        subprocess.run(
-            ["bash", str(RUN_SH), "down", str(self.state)],
-            env=self.env,
-            check=False,
-            stdout=sys.stderr,
-        )
-
-    def restart(self) -> None:
-        """Down and up again: the server drops its data, so the next load is a first load."""
-        self.down()
-        self.up()
-
-    @property
-    def url(self) -> str:
-        return (self.state / "url").read_text().strip()
-
-    @property
-    def password(self) -> str:
-        return (self.state / "password").read_text().strip()
-
-    @property
-    def pid(self) -> int:
-        return int((self.state / "pid").read_text().strip())
-
-    def hwm_mb(self) -> int | None:
-        """The JVM's peak RSS since it started (VmHWM), where /proc has it."""
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
-        return round(int(match.group(1)) / 1024) if match else None
-
-
-@contextmanager
-def sampled_rss(pid: int | None, every: float = 0.2) -> Iterator[dict]:
-    """While the block runs, the peak RSS (MB) of process `pid`, in result['peak_mb']."""
-    result: dict = {"peak_mb": None}
-    if pid is None:
-        yield result
-        return
-    stop = threading.Event()
-
-    def sample() -> None:
-        try:
-            proc = psutil.Process(pid)
-            while True:
-                rss = proc.memory_info().rss
-                result["peak_mb"] = max(result["peak_mb"] or 0, round(rss / 2**20))
-                if stop.wait(every):
-                    return
-        except psutil.Error:
-            return
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield result
-    finally:
-        stop.set()
-        thread.join()
 
 
 # -- the measured steps ----------------------------------------------------------
@@ -379,7 +264,7 @@ def main() -> None:
 
     try:
         for i, size in enumerate(sizes):
-            path = generate(args.workdir, size)
+            path = generate(args.workdir, size, "csv")
             extra = incremental(args.workdir, path, args.incremental_events) if i == 0 else None
             neo4j.restart()
             env = {"KOC_NEO4J_PASSWORD": neo4j.password}
