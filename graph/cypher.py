@@ -448,10 +448,12 @@ SET u += row.values, u.snapshot_id = $snapshot_id
 # Snapshots that never became the latest (a writer died while saving).
 UNFINISHED_SNAPSHOTS = "MATCH (s:Snapshot {status: 'saving'}) RETURN s.id AS snapshot_id"
 
-# The tables of snapshots other than those kept; their summaries stay.
+# Snapshots past the kept ones that still have tables (pruned ones keep
+# only their summary, so each is pruned once).
 SNAPSHOTS_TO_PRUNE = """
 MATCH (s:Snapshot {status: 'saved'})
 WITH s ORDER BY s.computed_at DESC, s.id SKIP $keep
+WITH s WHERE EXISTS { MATCH (:SnapshotPart {snapshot_id: s.id}) }
 RETURN s.id AS snapshot_id
 """
 
