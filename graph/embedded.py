@@ -25,16 +25,17 @@ discards the uncommitted transaction).
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from graph import embedded_snapshots
 from graph.derive import DERIVED_TABLES, derive
+from graph.duckdb_tables import LATEST, has_table, instant, row_group_aligned
 from graph.store import (
     TOP_COUNTS,
     BatchResult,
@@ -76,8 +77,6 @@ CREATE TABLE IF NOT EXISTS batches (
 )
 
 _LOCK_PID = re.compile(r"PID (\d+)")
-# DuckDB's row group holds 122,880 rows; appends are cut to multiples of it.
-_APPEND_ROWS = 2 * 122_880
 
 
 class EmbeddedStore:
@@ -175,7 +174,7 @@ class EmbeddedStore:
         received = 0
         # Rows go straight into the log inside the transaction; the rare
         # duplicates are taken out again below, which is cheaper than staging.
-        for table in _row_group_aligned(batches):
+        for table in row_group_aligned(batches):
             received += table.num_rows
             # from_arrow, not register(): DuckDB 2 keeps every registered
             # table alive until the connection closes, so memory would grow
@@ -279,7 +278,7 @@ class EmbeddedStore:
             invited=invited,
             devices=devices,
             watermark=self.watermark(),
-            last_event_at=_instant(last),
+            last_event_at=instant(last),
         )
 
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
@@ -332,12 +331,12 @@ class EmbeddedStore:
         uid, first, joined, referred_by, converted, amount, churned = rows[0]
         return UserRecord(
             uid,
-            _instant(first),
-            _instant(joined),
+            instant(first),
+            instant(joined),
             referred_by,
-            _instant(converted),
+            instant(converted),
             float(amount),
-            _instant(churned),
+            instant(churned),
         )
 
     def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
@@ -368,7 +367,7 @@ class EmbeddedStore:
             else ""
         )
         return f"""SELECT DISTINCT user_id FROM snapshot_flags
-                   WHERE snapshot_id = (SELECT id FROM snapshots {_LATEST}) {approved}"""
+                   WHERE snapshot_id = (SELECT id FROM snapshots {LATEST}) {approved}"""
 
     def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
         if hops < 0 or limit < 1:
@@ -406,7 +405,7 @@ class EmbeddedStore:
 
     def change_marker(self) -> tuple:
         snapshot = (
-            self._scalar(f"SELECT max(id) FROM (SELECT id FROM snapshots {_LATEST})")
+            self._scalar(f"SELECT max(id) FROM (SELECT id FROM snapshots {LATEST})")
             if self._has_table("snapshots")
             else None
         )
@@ -414,97 +413,10 @@ class EmbeddedStore:
         return (self.watermark(), snapshot, reviews)
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None:
-        con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(
-                """CREATE TABLE IF NOT EXISTS snapshots (
-                       id VARCHAR PRIMARY KEY, computed_at TIMESTAMPTZ NOT NULL,
-                       watermark INTEGER NOT NULL, params JSON NOT NULL, summary JSON NOT NULL)"""
-            )
-            con.execute(
-                "INSERT INTO snapshots VALUES (?, ?, ?, ?, ?)",
-                [
-                    snapshot.id,
-                    snapshot.computed_at,
-                    snapshot.watermark,
-                    json.dumps(snapshot.params),
-                    json.dumps(snapshot.summary),
-                ],
-            )
-            for table, rows in (
-                ("snapshot_users", snapshot.users),
-                ("snapshot_communities", snapshot.communities),
-                ("snapshot_flags", snapshot.flags),
-            ):
-                tagged = rows.add_column(
-                    0, "snapshot_id", pa.array([snapshot.id] * rows.num_rows, pa.string())
-                )
-                if not self._has_table(table):
-                    con.from_arrow(tagged.slice(0, 0)).create(table)
-                else:
-                    tagged = self._fit_to_table(table, tagged)
-                for part in _row_group_aligned([tagged]):
-                    con.from_arrow(part).insert_into(table)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-
-    def _fit_to_table(self, table: str, rows: pa.Table) -> pa.Table:
-        """Rows in the stored table's column order. Snapshots saved by an older
-        version lack newer columns: those are added (older rows read null),
-        and columns the new rows lack are filled with nulls."""
-        con = self._con
-        have = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        empty = con.from_arrow(rows.slice(0, 0))
-        for name, kind in zip(empty.columns, empty.types, strict=True):
-            if name not in have:
-                con.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
-        stored = con.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
-        columns = [
-            rows[f.name] if f.name in rows.column_names else pa.nulls(rows.num_rows, f.type)
-            for f in stored
-        ]
-        return pa.table(columns, names=stored.names)
+        embedded_snapshots.save(self._con, snapshot)
 
     def latest_snapshot(self) -> SavedSnapshot | None:
-        if not self._has_table("snapshots"):
-            return None
-        rows = self._con.execute(
-            f"SELECT id, computed_at::VARCHAR, watermark, params, summary FROM snapshots {_LATEST}"
-        ).fetchall()
-        if not rows:
-            return None
-        sid, computed_at, watermark, params, summary = rows[0]
-        users = self._con.sql(
-            "SELECT * EXCLUDE (snapshot_id) FROM snapshot_users WHERE snapshot_id = $id ORDER BY id",
-            params={"id": sid},
-        ).to_arrow_table()
-        communities = self._con.sql(
-            """SELECT * EXCLUDE (snapshot_id) FROM snapshot_communities
-               WHERE snapshot_id = $id ORDER BY community""",
-            params={"id": sid},
-        ).to_arrow_table()
-        flags = (
-            self._con.sql(
-                """SELECT * EXCLUDE (snapshot_id) FROM snapshot_flags
-                   WHERE snapshot_id = $id ORDER BY user_id, rule""",
-                params={"id": sid},
-            ).to_arrow_table()
-            if self._has_table("snapshot_flags")
-            else None
-        )
-        return SavedSnapshot(
-            sid,
-            json.loads(params),
-            _instant(computed_at),
-            watermark,
-            json.loads(summary),
-            users,
-            communities,
-            flags,
-        )
+        return embedded_snapshots.latest(self._con)
 
     def record_review(self, user_id: str, status: str, note: str, reviewer: str) -> Review:
         if status not in ("approved", "declined"):
@@ -538,11 +450,7 @@ class EmbeddedStore:
         return self._con.sql(f"{_CURRENT_REVIEWS} ORDER BY user_id").to_arrow_table()
 
     def _has_table(self, name: str) -> bool:
-        return bool(
-            self._scalar(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-            )
-        )
+        return has_table(self._con, name)
 
     def stats(self) -> StoreStats:
         con = self._con
@@ -569,14 +477,12 @@ class EmbeddedStore:
             invited_ties=one("SELECT count(*) FROM invited"),
             campaigns=len(campaigns),
             campaign_names=campaigns,
-            first_event_at=_instant(first),
-            last_event_at=_instant(last),
+            first_event_at=instant(first),
+            last_event_at=instant(last),
             batches=one("SELECT count(*) FROM batches"),
         )
 
 
-# The latest snapshot: what the API serves and what judges fraud.
-_LATEST = "ORDER BY computed_at DESC, id LIMIT 1"
 # The current decision per user: its latest review (times are strictly
 # increasing per user, see record_review).
 _CURRENT_REVIEWS = """
@@ -605,32 +511,3 @@ def _window_filter(window: Window, time_column: str = "occurred_at") -> tuple[st
         params["campaigns"] = list(window.campaigns)
         where += " AND list_contains($campaigns::VARCHAR[], e.campaign)"
     return where, params
-
-
-def _row_group_aligned(batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
-    """Re-cut batches into whole DuckDB row groups (the last one excepted).
-
-    Appends of other sizes leave partly filled row groups that DuckDB merges
-    at the next checkpoint, which cost seconds per 10M rows on close.
-    """
-    pending: list[pa.Table] = []
-    held = 0
-    for table in batches:
-        pending.append(table)
-        held += table.num_rows
-        if held >= _APPEND_ROWS:
-            joined = pa.concat_tables(pending)
-            whole = held - held % _APPEND_ROWS
-            # One chunk: DuckDB appends each Arrow chunk from its own thread,
-            # so a multi-chunk table would leave partial row groups again.
-            yield joined.slice(0, whole).combine_chunks()
-            rest = joined.slice(whole)
-            pending, held = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
-    if held:
-        yield pa.concat_tables(pending).combine_chunks()
-
-
-def _instant(text: str | None) -> datetime | None:
-    # DuckDB renders TIMESTAMPTZ in the session zone (UTC) as text; parsing
-    # that avoids needing pytz to fetch tz-aware values.
-    return datetime.fromisoformat(text) if text else None
