@@ -11,7 +11,7 @@ DEMO_PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint bench clean up down neo4j-up neo4j-down
+.PHONY: install demo test lint bench clean up down neo4j-up neo4j-down gds-plugin
 # The repo's own Neo4j (neo4j-server/): state, URL and password in $(NEO4J_DIR).
 NEO4J_DIR ?= .neo4j
 NEO4J := bash neo4j-server/run.sh
@@ -62,6 +62,16 @@ neo4j-up:
 neo4j-down:
 	$(NEO4J) down $(NEO4J_DIR)
 
+# Graph Data Science for a stock Neo4j 5.26 server, which docker-compose.yml
+# mounts at /plugins: GDS's jars, the libraries it needs that Neo4j lacks, and
+# OpenGdsExtension's jar (docs/neo4j.md, "Graph Data Science").
+GDS_PLUGINS := neo4j-server/target/neo4j-plugins
+
+gds-plugin:
+	@$(NEO4J) check || { echo "make gds-plugin needs java (17+) and mvn on PATH"; exit 1; }
+	mvn -q -B -f neo4j-server/pom.xml package
+	@echo "GDS plugins folder: $(GDS_PLUGINS) ($$(ls $(GDS_PLUGINS)/*.jar | wc -l) jars)"
+
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/analyze.py
@@ -74,6 +84,7 @@ bench: $(STAMP)
 # Neo4j and the API in containers (docker-compose.yml; settings in .env).
 up:
 	@test -f .env || { echo "no .env: cp .env.example .env and set NEO4J_PASSWORD and KOC_API_KEYS"; exit 1; }
+	@ls $(GDS_PLUGINS)/*.jar >/dev/null 2>&1 || $(MAKE) --no-print-directory gds-plugin
 	docker compose up -d --build --wait
 	@echo "API: http://127.0.0.1:8000/docs   Neo4j Browser: http://127.0.0.1:7474"
 

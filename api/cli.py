@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
@@ -30,6 +31,7 @@ from graph.ingest import IngestReport, ingest_file
 from graph.ranking import TOP_BY, top_referrers
 from graph.review import approved_ids, review_queue, review_user
 from graph.store import REVIEW_STATUSES, Store, Window
+from loaders.edges import NetworkTruth, detect_kind, events_from_edges, summarise
 from loaders.errors import SearchlightError
 from loaders.generator import FORMATS, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
@@ -228,7 +230,16 @@ def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
 
 @app.command()
 def generate(
-    users: Annotated[int, typer.Option("--users", min=50, help="joined users to simulate")],
+    users: Annotated[
+        int | None, typer.Option("--users", min=50, help="joined users to simulate")
+    ] = None,
+    from_edges: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-edges",
+            help="convert a real network's edge list ('a b' or 'src dst unix_time') instead",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="same seed, same output")] = 0,
     out_path: Annotated[
         Path | None,
@@ -240,10 +251,17 @@ def generate(
     ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Generate a realistic synthetic fission campaign.
+    """Generate a realistic synthetic fission campaign, or convert a real network.
 
     The planted ground truth (KOCs, farm accounts) goes to a sidecar
-    .truth.json file, never into the events."""
+    .truth.json file, never into the events. With --from-edges the sidecar
+    says nothing is planted (empty lists, the source and its kind); see
+    docs/ingest.md, "Real networks as events"."""
+    if (users is None) == (from_edges is None):
+        raise _fail(
+            "give --users N (a synthetic campaign) or --from-edges PATH (a real network)"
+            + (", not both" if users is not None else "")
+        )
     if fmt is None:
         suffix = out_path.suffix.lstrip(".").lower() if out_path else ""
         fmt = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"}.get(
@@ -252,7 +270,15 @@ def generate(
     if fmt not in FORMATS:
         raise _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     target = out_path or Path("data/generated") / f"events.{fmt}"
-    table, truth = generate_campaign(users=users, seed=seed)
+    if from_edges is not None:
+        with _errors():
+            table = events_from_edges(from_edges, seed=seed)
+            kind = detect_kind(from_edges)
+        counts = summarise(table)
+        users = counts["users"]
+        truth = NetworkTruth(seed=seed, users=users, source=str(from_edges), kind=kind)
+    else:
+        table, truth = generate_campaign(users=users, seed=seed)
     truth_path = write_campaign(table, truth, target, fmt)
     summary = {
         "out": str(target),
@@ -264,8 +290,16 @@ def generate(
         "planted_kocs": len(truth.planted_kocs),
         "farm_accounts": len(truth.farm_accounts),
     }
+    if from_edges is not None:
+        summary.update(source=str(from_edges), kind=kind, **counts)
     if json_:
         typer.echo(json.dumps(summary))
+    elif from_edges is not None:
+        out.print(
+            f"wrote {table.num_rows:,} events for {users:,} users ({summary['referred']:,} "
+            f"referred, {summary['organic']:,} organic, {summary['invites']:,} invites) "
+            f"from {from_edges} ({kind}) to {target} (nothing planted: {truth_path})"
+        )
     else:
         out.print(
             f"wrote {table.num_rows:,} events for {users:,} users to {target} "
@@ -293,6 +327,16 @@ CampaignsOption = Annotated[
 ]
 
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="searchlight (Python, any store) or gds (Graph Data Science inside Neo4j); "
+        "default KOC_ANALYSIS_ENGINE",
+    ),
+]
+
+
 @app.command()
 def analyze(
     store: StoreOption = None,
@@ -316,6 +360,7 @@ def analyze(
             "full breadth-first search)",
         ),
     ] = SAMPLES,
+    engine: EngineOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Compute every user's metrics, communities and KOC score.
@@ -342,6 +387,7 @@ def analyze(
                 seed=seed,
                 betweenness_samples=betweenness_samples,
                 fraud=settings.fraud,
+                engine=engine or settings.analysis_engine,
             )
         except ValueError as exc:
             raise _fail(str(exc)) from None
@@ -355,8 +401,13 @@ def analyze(
                     status.update(f"analysis: {stage}")
 
             snapshot = run_analysis(the_store, params, progress=progress)
+            if status is not None:
+                status.update("saving the snapshot")
+            saving = time.perf_counter()
             the_store.save_snapshot(snapshot.to_saved())
+            saved_in = time.perf_counter() - saving
     summary = snapshot.summary()
+    summary["save_seconds"] = round(saved_in, 3)
     top = snapshot.users.sort_by([("koc_score", "descending"), ("id", "ascending")]).slice(0, 10)
     reasons = top_reasons(top)
     if json_:
@@ -371,6 +422,7 @@ def analyze(
     for key in ("users", "referred_edges", "invited_ties", "communities"):
         table.add_row(key.replace("_", " "), f"{summary[key]:,}")
     table.add_row("modularity", f"{summary['modularity']:.4f}")
+    table.add_row("engine", summary["engine"])
     table.add_row("flagged users", f"{summary['flagged_users']:,} (koc flags)")
     stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["stage_seconds"].items())
     table.add_row("seconds", f"{sum(summary['stage_seconds'].values()):.2f} ({stages})")
@@ -448,6 +500,13 @@ def kocs(
         typer.Option("--exclude-file", help="a text file of user ids never to pick, one a line"),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="seed for the influence strategy")] = 0,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="influence only: searchlight (IMM in Python) or gds (GDS's CELF inside Neo4j)",
+        ),
+    ] = "searchlight",
     store: StoreOption = None,
     json_: JsonOption = False,
 ) -> None:
@@ -465,7 +524,14 @@ def kocs(
             raise _fail(f"--exclude-file {exclude_file}: {exc.strerror}") from None
         excluded += [line.strip() for line in text.splitlines() if line.strip()]
     try:
-        params = KocParams(k=k, strategy=strategy, quota=quota, exclude=tuple(excluded), seed=seed)
+        params = KocParams(
+            k=k,
+            strategy=strategy,
+            quota=quota,
+            exclude=tuple(excluded),
+            seed=seed,
+            engine=engine,
+        )
     except ValueError as exc:
         raise _fail(str(exc)) from None
     with (
@@ -501,8 +567,9 @@ def kocs(
     if chosen.spread:
         sp = chosen.spread
         low, high = sp["monte_carlo_95"]
+        source = f"RR sets: {sp['rr_sets']:,}" if "rr_sets" in sp else "GDS's CELF"
         out.print(
-            f"expected spread {sp['estimate']:,.0f} users (RR sets: {sp['rr_sets']:,}); "
+            f"expected spread {sp['estimate']:,.0f} users ({source}); "
             f"simulated {sp['monte_carlo_mean']:,.0f} (95% {low:,.0f}-{high:,.0f}, "
             f"{sp['simulations']} runs)"
         )

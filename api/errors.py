@@ -16,6 +16,7 @@ from api.models import ErrorBody, ErrorItem
 from api.queries import CommunityNotFoundError
 from api.service import AnalysisRunningError
 from graph.analysis.kocs import SnapshotMissingError
+from graph.neo4j_gds import GdsUnavailableError
 from graph.neo4j_runner import StoreUnavailableError
 from graph.ranking import SnapshotNeededError
 from graph.review import NotFlaggedError
@@ -59,6 +60,7 @@ _STATUS: list[tuple[type[Exception], int, str, str]] = [
     (SnapshotNeededError, 409, "by", "query"),
     (AnalysisRunningError, 409, "analysis", "store"),
     (StoreLockedError, 503, "store", "store"),
+    (GdsUnavailableError, 422, "engine", "query"),
 ]
 
 

@@ -64,6 +64,11 @@ class AnalysisRequest(BaseModel):
         description="KOC score weights by signal (docs/koc-score.md); default weights if absent",
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    engine: Literal["searchlight", "gds"] | None = Field(
+        None,
+        description="searchlight (Python) or gds (Graph Data Science inside Neo4j); "
+        "default: the server's KOC_ANALYSIS_ENGINE",
+    )
 
 
 class SnapshotSummary(BaseModel):
@@ -77,6 +82,8 @@ class SnapshotSummary(BaseModel):
     communities: int
     flagged_users: int = 0
     modularity: float
+    components: int | None = None
+    engine: str = "searchlight"
     stage_seconds: dict[str, float]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         le=300,
         description="how long the Neo4j driver retries a transaction that failed for a "
         "transient reason (server unreachable, leader switch) before the error is reported",
+    )
+    analysis_engine: Literal["searchlight", "gds"] = Field(
+        "searchlight",
+        description="where analyses run their graph kernels: searchlight (Python, any "
+        "store) or gds (Graph Data Science inside Neo4j; Neo4j stores only, docs/analysis.md)",
     )
     fraud: FraudRules = Field(
         default_factory=FraudRules,

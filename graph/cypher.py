@@ -32,6 +32,17 @@ Graph model (DESIGN.md, "Graph model"):
 
 from __future__ import annotations
 
+from graph.cypher_gds import (  # noqa: F401  (the GDS engine's, listed here too)
+    GDS_DROP,
+    GDS_PROJECT_ALL,
+    GDS_PROJECT_WINDOW,
+    GDS_PROPERTY,
+    GDS_USER_IDS,
+    GDS_USERS,
+    GDS_VERSION,
+)
+from graph.cypher_window import window as _window
+
 
 def _time(x: str) -> str:
     """Epoch microseconds (an integer, or null) as a DateTime in UTC."""
@@ -238,12 +249,6 @@ RETURN watermark, snapshot, reviews
 
 # -- reads ---------------------------------------------------------------------
 
-_IN_WINDOW = """{t} >= $since AND {t} < $until
-    AND ($campaigns IS NULL OR {c} IN $campaigns)"""
-
-
-def _window(time: str, campaign: str) -> str:
-    return _IN_WINDOW.format(t=time, c=campaign)
 
 
 # Large reads come back as columns, a page of users at a time in id order

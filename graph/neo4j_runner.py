@@ -132,6 +132,11 @@ class DriverRunner:
             self._driver.close()
             raise
 
+    @property
+    def driver(self) -> Any:
+        """The driver itself, for the Graph Data Science client (`graph.neo4j_gds`)."""
+        return self._driver
+
     def _session(self, **config: Any):
         # The server's notifications (e.g. "no such property yet" on an empty
         # store) would reach the user as log lines; only `explain` asks for them.

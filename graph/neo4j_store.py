@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph import cypher, neo4j_ingest, neo4j_snapshots
+from graph import cypher, neo4j_gds, neo4j_ingest, neo4j_snapshots
 from graph.neo4j_runner import (
     DriverRunner,
     Neo4jUrl,
@@ -280,6 +280,15 @@ class Neo4jStore:
         )
 
     # -- snapshots -----------------------------------------------------------
+
+    def gds(self) -> neo4j_gds.GdsSession:
+        """Graph Data Science on this store's server (`graph.neo4j_gds`)."""
+        driver = getattr(self._runner, "driver", None)
+        if driver is None:
+            raise neo4j_gds.GdsUnavailableError("this store's runner has no Neo4j driver for GDS")
+        return neo4j_gds.connect(
+            self._runner, driver, self._url.database, self.url, _window_params
+        )
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None:
         neo4j_snapshots.save(self._runner, snapshot, self.batch_size)

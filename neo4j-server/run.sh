@@ -19,6 +19,8 @@ build() {
         return 0
     fi
     echo "building the Neo4j launcher (Maven; the first build downloads Neo4j)"
+    # copy-dependencies only adds: old versions of a jar would stay on the classpath
+    rm -rf "$here/target/lib" "$here/target/gds"
     mvn -q -B -f "$here/pom.xml" package
     touch "$stamp"
 }
@@ -37,6 +39,11 @@ up() {
     if [ ! -s "$state/password" ]; then
         (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$state/password")
     fi
+    # GDS's jars sit on the classpath (its extensions) and, linked into the
+    # plugins folder, are scanned there for its procedures.
+    mkdir -p "$state/plugins"
+    find "$state/plugins" -maxdepth 1 -name '*.jar' -type l -delete
+    ln -s "$here"/target/gds/*.jar "$state/plugins/"
     local cp="$here/target/classes:$here/target/lib/*"
     nohup java "-Xmx${NEO4J_HEAP:-1g}" -XX:+UseG1GC -cp "$cp" searchlight.Neo4jServer "$state" \
         > "$state/server.log" 2>&1 < /dev/null &

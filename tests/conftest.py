@@ -70,6 +70,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             )
 
 
+# The real networks of /work/shared/data (README there): beside the repo, or
+# where KOC_SHARED_DATA points.
+SHARED_DATA = Path(
+    os.environ.get("KOC_SHARED_DATA")
+    or Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+)
+
+
+def shared_data(name: str) -> Path:
+    """The shared data file `name`; skips the calling test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"shared data {name} not found at {path} (set KOC_SHARED_DATA to its folder)")
+    return path
+
+
 HEADER = ["event_id", "type", "inviter_id", "invitee_id", "occurred_at", "campaign", "amount"]
 
 

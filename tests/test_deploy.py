@@ -20,8 +20,19 @@ def test_compose_runs_neo4j_5_and_the_api_against_it():
         neo4j["environment"]
     )
     assert "cypher-shell" in " ".join(neo4j["healthcheck"]["test"])
-    volumes = {v.split(":")[0] for v in neo4j["volumes"]}
-    assert volumes <= set(compose["volumes"])  # named volumes, not host paths
+    named = {v.split(":")[0] for v in neo4j["volumes"] if isinstance(v, str)}
+    assert {"neo4j-data", "neo4j-logs"} <= named <= set(compose["volumes"])
+    # the one host path: GDS's plugins folder, read-only, or no start at all
+    (plugins,) = [v for v in neo4j["volumes"] if not isinstance(v, str)]
+    assert plugins["source"] == "./neo4j-server/target/neo4j-plugins"
+    assert plugins["target"] == "/plugins" and plugins["read_only"] is True
+    assert plugins["bind"]["create_host_path"] is False
+    # the tests' Neo4j, which GDS's version in the same pom pairs with
+    pom = (ROOT / "neo4j-server" / "pom.xml").read_text()
+    version = re.search(r"<neo4j.version>([^<]+)</neo4j.version>", pom).group(1)
+    assert neo4j["image"] == f"neo4j:{version}-community"
+    for setting in ("unrestricted", "allowlist"):
+        assert neo4j["environment"][f"NEO4J_dbms_security_procedures_{setting}"] == "gds.*"
     assert api["build"] == "."
     assert api["depends_on"]["neo4j"]["condition"] == "service_healthy"
     assert api["environment"]["KOC_STORE_URL"].startswith("neo4j://neo4j@neo4j:7687")

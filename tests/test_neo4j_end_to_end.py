@@ -37,7 +37,16 @@ USERS, SEED = 2000, 7
 K = 20  # KOCs picked, exported and drawn
 STEP_TIMEOUT = 180
 # Keys that name a run rather than describe the data: snapshot ids and times.
-VOLATILE = {"id", "snapshot_id", "computed_at", "stage_seconds", "store", "seconds", "quarantine"}
+VOLATILE = {
+    "id",
+    "snapshot_id",
+    "computed_at",
+    "stage_seconds",
+    "save_seconds",
+    "store",
+    "seconds",
+    "quarantine",
+}
 VOLATILE_HEALTH = {"store", "snapshot_id", "snapshot_computed_at", "snapshot_age_seconds"}
 
 

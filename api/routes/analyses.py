@@ -52,9 +52,17 @@ async def start_analysis(
             weights=dict(DEFAULT_WEIGHTS) if request.weights is None else request.weights,
             seed=request.seed,
             fraud=service.settings.fraud,
+            engine=request.engine or service.settings.analysis_engine,
         )
     except ParamError as exc:
         raise ApiError(422, str(exc), field=exc.field, location="body") from None
+    if params.engine == "gds" and getattr(service.store, "gds", None) is None:
+        raise ApiError(
+            422,
+            "the gds engine runs inside Neo4j, and this server's store is the embedded one",
+            field="engine",
+            location="body",
+        )
     job = service.start_analysis(params)
     assert job.done is not None
     finished = await run_in_threadpool(job.done.wait, service.settings.analysis_wait_seconds)

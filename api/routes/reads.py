@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api import queries
 from api.auth import viewer
 from api.deps import ServiceDep, aware, cached_json, check_window
+from api.errors import ApiError
 from api.models import (
     CommunityDetail,
     CommunityPage,
@@ -49,8 +50,22 @@ def koc_params(
     exclude: Annotated[
         list[str], Query(max_length=1000, description="user ids never to pick (repeatable)")
     ] = [],  # noqa: B006 - FastAPI copies defaults per request
+    engine: Annotated[
+        Literal["searchlight", "gds"],
+        Query(description="influence only: searchlight (IMM) or gds (GDS's CELF in Neo4j)"),
+    ] = "searchlight",
 ) -> KocParams:
-    return KocParams(k=k, strategy=strategy, quota=quota, exclude=tuple(sorted(exclude)), seed=seed)
+    try:
+        return KocParams(
+            k=k,
+            strategy=strategy,
+            quota=quota,
+            exclude=tuple(sorted(exclude)),
+            seed=seed,
+            engine=engine,
+        )
+    except ValueError as exc:
+        raise ApiError(422, str(exc), field="engine", location="query") from None
 
 
 KocParamsDep = Annotated[KocParams, Depends(koc_params)]

@@ -65,14 +65,44 @@ def communities(graph: igraph.Graph, seed: int = 0) -> tuple[np.ndarray, float]:
             partition = graph.community_leiden(objective_function="modularity", n_iterations=passes)
     finally:
         igraph.set_random_number_generator(previous or random)
-    labels = np.asarray(partition.membership, dtype=np.int64)
-    # Renumber: largest community first, then by smallest member.
+    labels = renumbered(np.asarray(partition.membership, dtype=np.int64))
+    quality = graph.modularity(labels.tolist()) if graph.ecount() else 0.0
+    return labels, float(quality)
+
+
+def renumbered(labels: np.ndarray) -> np.ndarray:
+    """Community ids by size, 0 the largest, ties broken by the smallest
+    member: the same partition always gets the same ids.
+
+        >>> renumbered(np.array([7, 3, 3, 9])).tolist()
+        [1, 0, 0, 2]
+    """
+    n = len(labels)
+    if n == 0:
+        return labels.astype(np.int64)
+    _, labels = np.unique(labels, return_inverse=True)
     sizes = np.bincount(labels)
     first = np.full(len(sizes), n, np.int64)
     np.minimum.at(first, labels, np.arange(n))
     order = np.lexsort((first, -sizes))
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    labels = rank[labels]
-    quality = graph.modularity(labels.tolist()) if graph.ecount() else 0.0
-    return labels, float(quality)
+    return rank[labels].astype(np.int64)
+
+
+def modularity(low: np.ndarray, high: np.ndarray, labels: np.ndarray) -> float:
+    """Modularity Q of a partition of the undirected ties (low, high), each
+    tie once, as in the module docstring (igraph's `modularity`).
+
+        >>> ties = np.array([0, 0, 1, 3, 3, 4, 2]), np.array([1, 2, 2, 4, 5, 5, 3])
+        >>> round(modularity(*ties, np.array([0, 0, 0, 1, 1, 1])), 3)
+        0.357
+    """
+    m = len(low)
+    if m == 0:
+        return 0.0
+    k = int(labels.max()) + 1
+    inside = labels[low] == labels[high]
+    internal = np.bincount(labels[low[inside]], minlength=k)
+    degree = np.bincount(labels[low], minlength=k) + np.bincount(labels[high], minlength=k)
+    return float((internal / m - (degree / (2.0 * m)) ** 2).sum())

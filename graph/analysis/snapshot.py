@@ -15,21 +15,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.bridging import EXACT_LIMIT, SAMPLES, betweenness, bridging_counts
-from graph.analysis.communities import communities
-from graph.analysis.cores import core_numbers
+from graph.analysis.bridging import EXACT_LIMIT, SAMPLES, bridging_counts
 from graph.analysis.fraud import FraudRules, Screening, screen_fraud
-from graph.analysis.pagerank import pagerank
+from graph.analysis.kernels import ENGINES, GraphKernels, searchlight_kernels
 from graph.analysis.recency import last_referral_at, recent_invites
 from graph.analysis.referral import referral_metrics
 from graph.analysis.score import DEFAULT_WEIGHTS, koc_score
-from graph.analysis.tiegraph import TieGraph, undirected_graph
-from graph.store import SavedSnapshot, Store, Window
+from graph.analysis.tiegraph import TieGraph
+from graph.store import SavedSnapshot, Store, StoreError, Window
+
+if TYPE_CHECKING:
+    from graph.neo4j_gds import GdsSession
 
 # Signals the KOC score can weigh (columns of the users table).
 SCORE_SIGNALS = tuple(DEFAULT_WEIGHTS)
@@ -58,8 +60,13 @@ class AnalysisParams:
     betweenness_exact_limit: int = EXACT_LIMIT
     betweenness_samples: int = SAMPLES
     fraud: FraudRules = field(default_factory=FraudRules)
+    engine: str = "searchlight"  # or "gds": the graph kernels inside Neo4j
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ParamError(
+                "engine", f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}"
+            )
         if self.half_life_days <= 0:
             raise ParamError("half_life_days", "half_life_days must be positive")
         unknown = set(self.weights) - set(SCORE_SIGNALS)
@@ -112,6 +119,7 @@ class Snapshot:
     communities: pa.Table
     flags: pa.Table
     modularity: float
+    components: int
     referred_edges: int
     invited_ties: int
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -140,6 +148,8 @@ class Snapshot:
             "communities": self.communities.num_rows,
             "flagged_users": int(pc.sum(self.users["flagged"]).as_py() or 0),
             "modularity": round(self.modularity, 6),
+            "components": self.components,
+            "engine": self.params.engine,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
 
@@ -149,6 +159,8 @@ def analyze(
 ) -> Snapshot:
     params = params or AnalysisParams()
     timer = _Stages(progress)
+    # Checked first, so a store or server without GDS fails before any work.
+    session = _gds_session(store) if params.engine == "gds" else None
 
     timer.start("read")
     tables = store.read_graph(params.window)
@@ -180,29 +192,19 @@ def analyze(
             metrics["invites"] > 0, metrics["converted_invites"] / metrics["invites"], 0.0
         )
 
-    timer.start("pagerank")
-    # Credit flows from invitee to inviter: edges reversed.
-    metrics["pagerank"] = pagerank(
-        n, np.concatenate([child, graph.tie_dst]), np.concatenate([up, graph.tie_src])
-    )
-
-    timer.start("core")
     low, high = graph.undirected_edges()
-    ties = undirected_graph(n, low, high)
-    metrics["core"] = core_numbers(ties)
-
-    timer.start("communities")
-    label, modularity = communities(ties, seed=params.seed)
-    metrics["community"] = label
-
+    kernels = _kernels(session, params, graph, low, high, timer.start)
+    if session is not None and store.watermark() != tables.watermark:
+        raise StoreError(
+            "an ingest landed while GDS was analysing, so its projection and the "
+            "graph read before it differ: run the analysis again"
+        )
+    metrics["pagerank"] = kernels.pagerank
+    metrics["core"] = kernels.core
+    metrics["community"] = label = kernels.community
+    metrics["betweenness"] = kernels.betweenness
     timer.start("bridging")
     metrics["bridging"] = bridging_counts(n, low, high, label)
-    metrics["betweenness"] = betweenness(
-        ties,
-        exact_limit=params.betweenness_exact_limit,
-        samples=params.betweenness_samples,
-        seed=params.seed,
-    )
 
     timer.start("recency")
     reference = _reference_us(params, tables.last_event_at)
@@ -232,7 +234,8 @@ def analyze(
         users=users,
         communities=community_table,
         flags=flags,
-        modularity=modularity,
+        modularity=kernels.modularity,
+        components=kernels.components,
         referred_edges=int(len(child)),
         invited_ties=int(len(graph.tie_src)),
         stage_seconds=timer.seconds,
@@ -316,6 +319,34 @@ def _screen(graph: TieGraph, tables, rules: FraudRules) -> Screening:
         rules,
         device_names=codes.dictionary,
     )
+
+
+def _gds_session(store: Store) -> GdsSession:
+    # Imported here: only the gds engine needs the GDS client.
+    from graph.neo4j_gds import open_session
+
+    return open_session(store)
+
+
+def _kernels(
+    session: GdsSession | None,
+    params: AnalysisParams,
+    graph: TieGraph,
+    low: np.ndarray,
+    high: np.ndarray,
+    stage: Progress,
+) -> GraphKernels:
+    options = {
+        "seed": params.seed,
+        "exact_limit": params.betweenness_exact_limit,
+        "samples": params.betweenness_samples,
+        "stage": stage,
+    }
+    if session is not None:
+        from graph.neo4j_gds import gds_kernels
+
+        return gds_kernels(session, params.window, graph, low, high, **options)
+    return searchlight_kernels(graph, low, high, **options)
 
 
 def approved_mask(store: Store, ids: pa.Array) -> np.ndarray:
