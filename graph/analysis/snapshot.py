@@ -427,5 +427,7 @@ class _Stages:
 
     def stop(self) -> None:
         if self._current:
-            self.seconds[self._current] = time.perf_counter() - self._started
+            # A stage may come round more than once (the gds engine reads twice).
+            spent = time.perf_counter() - self._started
+            self.seconds[self._current] = self.seconds.get(self._current, 0.0) + spent
             self._current = None
