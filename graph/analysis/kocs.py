@@ -20,12 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.influence import (
-    edge_probabilities,
-    influence_maximisation,
-    simulate_spread,
-)
 from graph.analysis.kernels import ENGINES
+from graph.analysis.kocs_influence import influence_picks
 from graph.analysis.searchlight import (
     DEFAULT_HOP_WEIGHTS,
     Pick,
@@ -183,7 +179,7 @@ def choose_kocs(
         extra = [""] * len(picks)
     else:
         if params.strategy == "influence":
-            chosen, gains, spread = _influence(store, prepared, eligible, params, notes)
+            chosen, gains, spread = influence_picks(store, prepared, eligible, params, notes)
             extra = [f"adds ~{g:,.0f} expected users to the cascade" for g in gains]
         else:
             chosen = _top_scores(metrics["koc_score"], eligible, community, params)
@@ -206,102 +202,6 @@ def choose_kocs(
         spread=spread,
         notes=notes,
     )
-
-
-def _influence(
-    store: Store,
-    prepared: SnapshotGraph,
-    eligible: np.ndarray,
-    params: KocParams,
-    notes: list[str],
-) -> tuple[list[int], list[float], dict]:
-    """Seeds, their gains and the spread check, by IMM here or CELF in GDS."""
-    graph, n = prepared.graph, prepared.graph.n
-    src, dst, p = edge_probabilities(graph.parent, graph.tie_src, graph.tie_dst, graph.converted)
-    if params.engine == "gds":
-        return _gds_influence(store, prepared, eligible, params, notes, (src, dst, p))
-    community = prepared.metrics["community"]
-    result = influence_maximisation(
-        n,
-        src,
-        dst,
-        p,
-        eligible,
-        params.k,
-        community=community if params.quota == "community" else None,
-        epsilon=params.epsilon,
-        seed=params.seed,
-        simulations=params.simulations,
-    )
-    spread = {
-        "engine": "searchlight",
-        "estimate": result.spread,
-        "monte_carlo_mean": result.mc_mean,
-        "monte_carlo_95": [result.mc_low, result.mc_high],
-        "simulations": result.simulations,
-        "rr_sets": result.rr_sets,
-        "epsilon": result.epsilon,
-        "capped": result.capped,
-    }
-    if result.capped:
-        notes.append(
-            f"IMM stopped at {result.rr_sets:,} reverse-reachable sets (the cap): "
-            "the (1 - 1/e - ε) guarantee does not hold for this run"
-        )
-    return result.seeds, [pick.gain for pick in result.picks], spread
-
-
-def _gds_influence(
-    store: Store,
-    prepared: SnapshotGraph,
-    eligible: np.ndarray,
-    params: KocParams,
-    notes: list[str],
-    ties: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[list[int], list[float], dict]:
-    """CELF in GDS, with one probability for every tie (the mean learned
-    one), its picks' spread checked by our Monte-Carlo under both models."""
-    from graph.neo4j_gds import gds_celf, open_session
-
-    src, dst, p = ties
-    n = prepared.graph.n
-    uniform = float(p.mean()) if p.size else 0.0
-    window = AnalysisParams.from_json(prepared.snapshot.params).window
-    celf = gds_celf(
-        open_session(store),
-        window,
-        prepared.graph.ids,
-        eligible,
-        params.k,
-        uniform,
-        simulations=params.simulations,
-        seed=params.seed,
-    )
-    learned = simulate_spread(n, src, dst, p, celf.seeds, params.simulations, params.seed + 1)
-    flat = simulate_spread(
-        n, src, dst, np.full(len(p), uniform), celf.seeds, params.simulations, params.seed + 1
-    )
-    notes.append(
-        "GDS's CELF takes one probability for every tie, not the learned ones: it ran "
-        f"with p = {uniform:.4f}, their mean. The spread is Searchlight's Monte-Carlo "
-        f"check of its picks under the learned probabilities ({flat[0]:,.1f} under p)."
-    )
-    if celf.skipped:
-        notes.append(
-            f"CELF cannot be told who is eligible: {celf.skipped} of its picks "
-            "(flagged, churned, without invites or excluded) were left out"
-        )
-    spread = {
-        "engine": "gds",
-        "estimate": float(sum(celf.gains)),
-        "monte_carlo_mean": learned[0],
-        "monte_carlo_95": [learned[1], learned[2]],
-        "uniform_probability": uniform,
-        "uniform_monte_carlo_mean": flat[0],
-        "uniform_monte_carlo_95": [flat[1], flat[2]],
-        "simulations": params.simulations,
-    }
-    return celf.seeds, celf.gains, spread
 
 
 def _top_scores(
