@@ -507,6 +507,22 @@ def kocs(
             help="influence only: searchlight (IMM in Python) or gds (GDS's CELF inside Neo4j)",
         ),
     ] = "searchlight",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="influence only: tie probabilities learned (default), wc (weighted cascade: "
+            "1 / the invitee's in-degree) or uniform:P",
+        ),
+    ] = "learned",
+    candidates: Annotated[
+        str,
+        typer.Option(
+            "--candidates",
+            help="influence only: eligible (default; for rewards) or all (every user, "
+            "as in published benchmarks)",
+        ),
+    ] = "eligible",
     store: StoreOption = None,
     json_: JsonOption = False,
 ) -> None:
@@ -531,6 +547,8 @@ def kocs(
             exclude=tuple(excluded),
             seed=seed,
             engine=engine,
+            model=model,
+            candidates=candidates,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

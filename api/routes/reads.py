@@ -54,6 +54,17 @@ def koc_params(
         Literal["searchlight", "gds"],
         Query(description="influence only: searchlight (IMM) or gds (GDS's CELF in Neo4j)"),
     ] = "searchlight",
+    model: Annotated[
+        str,
+        Query(
+            max_length=32,
+            description="influence only: learned (default), wc (weighted cascade) or uniform:P",
+        ),
+    ] = "learned",
+    candidates: Annotated[
+        Literal["eligible", "all"],
+        Query(description="influence only: eligible (default) or all (every user)"),
+    ] = "eligible",
 ) -> KocParams:
     try:
         return KocParams(
@@ -63,9 +74,12 @@ def koc_params(
             exclude=tuple(sorted(exclude)),
             seed=seed,
             engine=engine,
+            model=model,
+            candidates=candidates,
         )
     except ValueError as exc:
-        raise ApiError(422, str(exc), field="engine", location="query") from None
+        field = "model" if "model" in str(exc) else "engine"
+        raise ApiError(422, str(exc), field=field, location="query") from None
 
 
 KocParamsDep = Annotated[KocParams, Depends(koc_params)]

@@ -21,9 +21,16 @@ The seeds are chosen with IMM (Tang, Shi and Xiao, SIGMOD 2015): random
 reverse-reachable (RR) sets — the users whose live ties reach a random user —
 are sampled until their number θ guarantees, with probability 1 - 1/n^ℓ, a
 (1 - 1/e - ε)-approximation; then greedy maximum coverage over the RR sets
-picks the seeds. `max_rr_sets` caps θ to bound the time (the result says when
-the cap bound, and the guarantee then no longer holds). Finally the spread of
-the chosen set is simulated (Monte-Carlo) for a mean and a 95% interval.
+picks the seeds, from a fresh batch of θ sets (Chen 2018: picking from the
+sets that fixed θ voids the guarantee). `max_rr_sets` caps θ to bound the
+time and `max_rr_entries` the users stored over all sets to bound the memory
+(the result says when a cap bound, and the guarantee then no longer holds);
+with no eligible user nothing is sampled. Finally the spread of the chosen
+set is simulated (Monte-Carlo) for a mean and a 95% interval.
+
+The probabilities come from a model (`tie_probabilities`): learned as
+below, weighted cascade (`wc`, as in the literature's benchmarks) or one
+uniform probability.
 
 Example: a chain 0 -> 1 -> 2 with sure ties; one seed reaches everything::
 
@@ -45,6 +52,10 @@ from graph.analysis.searchlight import quotas
 from graph.analysis.tiegraph import concat_ranges, distinct
 
 SMOOTHING = 5.0
+# Users stored over all reverse-reachable sets before sampling stops (about
+# 16 bytes each, and as much again while picking): the memory bound, since
+# with high probabilities on a dense graph each set can hold most users.
+MAX_RR_ENTRIES = 40_000_000
 
 
 def edge_probabilities(
@@ -75,6 +86,54 @@ def edge_probabilities(
     return src, dst, per_inviter[src]
 
 
+MODELS = ("learned", "wc", "uniform")
+
+
+def parse_model(text: str) -> tuple[str, float | None]:
+    """`learned`, `wc` or `uniform:P` (0 < P <= 1) as (name, P)."""
+    name, _, value = text.partition(":")
+    if name in ("learned", "wc") and not value:
+        return name, None
+    if name == "uniform":
+        try:
+            probability = float(value)
+        except ValueError:
+            probability = math.nan
+        if 0 < probability <= 1:
+            return name, probability
+        raise ValueError(f"--model {text!r}: uniform needs a probability, e.g. uniform:0.01")
+    raise ValueError(f"unknown model {text!r}; choose learned, wc or uniform:P")
+
+
+def tie_probabilities(
+    model: str,
+    parent: np.ndarray,
+    tie_src: np.ndarray,
+    tie_dst: np.ndarray,
+    converted: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The IC ties (src, dst, p) under a model:
+
+    - `learned`: each inviter's learned probability (`edge_probabilities`);
+    - `wc`, weighted cascade: p(u -> v) = 1 / in-degree of v, so every user
+      is reached by one in-tie on average (Kempe et al. 2003);
+    - `uniform:P`: every tie P.
+
+        >>> src, dst, p = tie_probabilities("wc", np.array([-1, 0, 0]), np.array([1]),
+        ...                                 np.array([2]), np.zeros(3, bool))
+        >>> dst.tolist(), p.tolist()
+        ([1, 2, 2], [1.0, 0.5, 0.5])
+    """
+    name, probability = parse_model(model)
+    src, dst, learned = edge_probabilities(parent, tie_src, tie_dst, converted)
+    if name == "learned":
+        return src, dst, learned
+    if name == "wc":
+        in_degree = np.bincount(dst, minlength=len(parent)).astype(np.float64)
+        return src, dst, 1.0 / in_degree[dst] if dst.size else np.zeros(0)
+    return src, dst, np.full(len(src), probability)
+
+
 @dataclass
 class InfluencePick:
     user: int
@@ -92,7 +151,7 @@ class InfluenceResult:
     simulations: int
     rr_sets: int
     epsilon: float
-    capped: bool  # θ hit max_rr_sets: the approximation guarantee does not hold
+    capped: bool  # θ or the memory cap bound: the approximation guarantee does not hold
 
     @property
     def seeds(self) -> list[int]:
@@ -142,23 +201,45 @@ class _RRSets:
     """Random reverse-reachable sets, kept as (set id, node) pairs."""
 
     CHUNK = 200_000
+    FIRST = 1_000  # sets in the first chunk, before their size is known
 
-    def __init__(self, n: int, src: np.ndarray, dst: np.ndarray, p: np.ndarray, seed: int):
+    def __init__(
+        self,
+        n: int,
+        reverse: _Csr,
+        rng: np.random.Generator,
+        max_entries: int,
+    ) -> None:
         self.n = n
-        self.reverse = _Csr(n, dst, src, p)
-        self.rng = np.random.default_rng(seed)
+        self.reverse = reverse
+        self.rng = rng
+        self.max_entries = max_entries
+        self.entries = 0
         self.sets: list[np.ndarray] = []
         self.nodes: list[np.ndarray] = []
         self.count = 0
 
-    def grow(self, target: int) -> None:
+    def grow(self, target: int) -> bool:
+        """Sample sets until there are `target`; False when the memory cap
+        (`max_entries` stored users over all sets) stopped it first."""
         while self.count < target:
+            room = self.max_entries - self.entries
+            if room <= 0:
+                return False
             b = min(self.CHUNK, target - self.count)
+            # Chunks sized to the room left by the sets' mean size so far; the
+            # first, before any is known, as if each held every user.
+            if self.count:
+                b = min(b, max(1, int(room * self.count / self.entries)))
+            else:
+                b = min(b, self.FIRST, max(1, room // self.n))
             roots = self.rng.integers(0, self.n, b)
             sets, nodes = _spread_from(self.reverse, self.n, np.arange(b), roots, self.rng)
             self.sets.append(sets + self.count)
             self.nodes.append(nodes)
             self.count += b
+            self.entries += len(nodes)
+        return self.entries <= self.max_entries
 
     def select(
         self, eligible: np.ndarray, k: int, community: np.ndarray | None = None
@@ -223,6 +304,7 @@ def influence_maximisation(
     community: np.ndarray | None = None,
     seed: int = 0,
     max_rr_sets: int = 10_000_000,
+    max_rr_entries: int = MAX_RR_ENTRIES,
     simulations: int = 200,
 ) -> InfluenceResult:
     """IMM seed selection, then a Monte-Carlo check of the chosen set's spread.
@@ -231,10 +313,12 @@ def influence_maximisation(
         raise ValueError("k must be at least 1")
     if not 0 < epsilon < 1:
         raise ValueError("epsilon must be in (0, 1)")
-    if n == 0:
+    if n == 0 or not eligible.any():  # nobody to pick: nothing to sample
         return InfluenceResult([], 0.0, 0.0, 0.0, 0.0, 0, 0, epsilon, False)
     k_eff = max(1, min(k, int(eligible.sum())))
-    rr = _RRSets(n, src, dst, p, seed)
+    reverse = _Csr(n, dst, src, p)
+    rng = np.random.default_rng(seed)
+    rr = _RRSets(n, reverse, rng, max_rr_entries)
     log_n = math.log(max(n, 2))
     ell = ell * (1 + math.log(2) / log_n)
     log_choose = _log_binomial(n, k_eff)
@@ -252,10 +336,9 @@ def influence_maximisation(
     for i in range(1, max(2, int(math.log2(n)))):
         x = n / 2**i
         theta_i = math.ceil(lam1 / x)
-        if theta_i > max_rr_sets:
+        if theta_i > max_rr_sets or not rr.grow(theta_i):
             capped = True
             break
-        rr.grow(theta_i)
         _, gains = rr.select(eligible, k_eff)
         covered = n * sum(gains) / rr.count
         if covered >= (1 + eps1) * x:
@@ -269,7 +352,12 @@ def influence_maximisation(
     theta = math.ceil(lam_star / lower)
     if theta > max_rr_sets:
         theta, capped = max_rr_sets, True
-    rr.grow(theta)
+    # The seeds come from fresh sets, independent of those that set θ: reusing
+    # them voids IMM's guarantee (Chen 2018, "An issue in the martingale
+    # analysis of the influence maximization algorithm IMM").
+    rr = _RRSets(n, reverse, rng, max_rr_entries)
+    if not rr.grow(theta):
+        capped = True
     seeds, gains = rr.select(eligible, k, community)
 
     scale = n / rr.count

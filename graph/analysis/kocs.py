@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.analysis.influence import parse_model
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
 from graph.analysis.searchlight import (
@@ -37,6 +38,7 @@ from loaders.errors import SearchlightError
 
 STRATEGIES = ("coverage", "influence", "score")
 QUOTAS = ("community",)
+CANDIDATES = ("eligible", "all")
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,20 @@ class KocParams:
     epsilon: float = 0.1
     simulations: int = 200
     engine: str = "searchlight"  # influence only: or "gds" (CELF inside Neo4j)
+    model: str = "learned"  # influence only: learned, wc or uniform:P
+    candidates: str = "eligible"  # influence only: or "all" (every user, as in benchmarks)
 
     def __post_init__(self) -> None:
+        model, _ = parse_model(self.model)
+        if self.candidates not in CANDIDATES:
+            raise ValueError(
+                f"unknown candidates {self.candidates!r}; choose one of {', '.join(CANDIDATES)}"
+            )
+        if self.engine == "gds" and model == "wc":
+            raise ValueError(
+                "GDS's CELF takes one probability for every tie: use --model learned "
+                "(their mean) or uniform:P with --engine gds"
+            )
         if self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
         if self.engine == "gds" and self.strategy != "influence":
@@ -156,12 +170,8 @@ def choose_kocs(
     approved = approved_mask(store, graph.ids)
     excluded = pc.is_in(graph.ids, value_set=pa.array(list(params.exclude), pa.string()))
     invites = np.bincount(graph.parent[graph.parent >= 0], minlength=n)
-    eligible = (
-        (~metrics["flagged"] | approved)
-        & ~graph.churned
-        & (invites >= 1)
-        & ~excluded.to_numpy(zero_copy_only=False)
-    )
+    wanted = ~excluded.to_numpy(zero_copy_only=False)
+    eligible = (~metrics["flagged"] | approved) & ~graph.churned & (invites >= 1) & wanted
     community = metrics["community"]
 
     spread = None
@@ -179,7 +189,8 @@ def choose_kocs(
         extra = [""] * len(picks)
     else:
         if params.strategy == "influence":
-            chosen, gains, spread = influence_picks(store, prepared, eligible, params, notes)
+            pool = eligible if params.candidates == "eligible" else wanted
+            chosen, gains, spread = influence_picks(store, prepared, pool, params, notes)
             extra = [f"adds ~{g:,.0f} expected users to the cascade" for g in gains]
         else:
             chosen = _top_scores(metrics["koc_score"], eligible, community, params)
@@ -189,7 +200,7 @@ def choose_kocs(
         if params.strategy == "score":
             gains = [p.gain for p in picks]
     rows = _rows(graph, metrics, picks, gains, extra, params, n)
-    if len(rows) < params.k:
+    if len(rows) < params.k and not any(n.startswith("nobody to pick") for n in notes):
         notes.append(
             f"only {len(rows)} of k={params.k} picked: no other eligible user adds anything"
         )

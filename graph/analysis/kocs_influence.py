@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from graph.analysis.influence import (
-    edge_probabilities,
     influence_maximisation,
     simulate_spread,
+    tie_probabilities,
 )
 from graph.analysis.snapshot import AnalysisParams
 from graph.store import Store
@@ -28,12 +28,22 @@ def influence_picks(
     eligible: np.ndarray,
     params: KocParams,
     notes: list[str],
-) -> tuple[list[int], list[float], dict]:
-    """Seeds, their gains and the spread check, by IMM here or CELF in GDS."""
+) -> tuple[list[int], list[float], dict | None]:
+    """Seeds, their gains and the spread check, by IMM here or CELF in GDS,
+    among `eligible` (the users `params.candidates` allows)."""
+    if not eligible.any():
+        notes.append(
+            "nobody to pick: no user is a candidate (eligible users are not flagged, "
+            "not churned and have invited someone; --candidates all allows everyone)"
+        )
+        return [], [], None
     graph, n = prepared.graph, prepared.graph.n
-    src, dst, p = edge_probabilities(graph.parent, graph.tie_src, graph.tie_dst, graph.converted)
+    ties = tie_probabilities(
+        params.model, graph.parent, graph.tie_src, graph.tie_dst, graph.converted
+    )
     if params.engine == "gds":
-        return _celf_picks(store, prepared, eligible, params, notes, (src, dst, p))
+        return _celf_picks(store, prepared, eligible, params, notes, ties)
+    src, dst, p = ties
     community = prepared.metrics["community"]
     result = influence_maximisation(
         n,
@@ -49,6 +59,7 @@ def influence_picks(
     )
     spread = {
         "engine": "searchlight",
+        "model": params.model,
         "estimate": result.spread,
         "monte_carlo_mean": result.mc_mean,
         "monte_carlo_95": [result.mc_low, result.mc_high],
@@ -59,8 +70,8 @@ def influence_picks(
     }
     if result.capped:
         notes.append(
-            f"IMM stopped at {result.rr_sets:,} reverse-reachable sets (the cap): "
-            "the (1 - 1/e - ε) guarantee does not hold for this run"
+            f"IMM stopped at {result.rr_sets:,} reverse-reachable sets (a cap on their "
+            "number or memory): the (1 - 1/e - ε) guarantee does not hold for this run"
         )
     return result.seeds, [pick.gain for pick in result.picks], spread
 
@@ -73,8 +84,9 @@ def _celf_picks(
     notes: list[str],
     ties: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[list[int], list[float], dict]:
-    """CELF in GDS, with one probability for every tie (the mean learned
-    one), its picks' spread checked by our Monte-Carlo under both models."""
+    """CELF in GDS, with one probability for every tie (the mean of the
+    model's), its picks' spread checked by our Monte-Carlo under the model
+    and under that one probability."""
     from graph.neo4j_gds import gds_celf, open_session
 
     src, dst, p = ties
@@ -95,11 +107,13 @@ def _celf_picks(
     flat = simulate_spread(
         n, src, dst, np.full(len(p), uniform), celf.seeds, params.simulations, params.seed + 1
     )
-    notes.append(
-        "GDS's CELF takes one probability for every tie, not the learned ones: it ran "
-        f"with p = {uniform:.4f}, their mean. The spread is Searchlight's Monte-Carlo "
-        f"check of its picks under the learned probabilities ({flat[0]:,.1f} under p)."
-    )
+    if not params.model.startswith("uniform"):
+        notes.append(
+            "GDS's CELF takes one probability for every tie, not the learned ones: it "
+            f"ran with p = {uniform:.4f}, their mean. The spread is Searchlight's "
+            "Monte-Carlo check of its picks under the learned probabilities "
+            f"({flat[0]:,.1f} under p)."
+        )
     if celf.skipped:
         notes.append(
             f"CELF cannot be told who is eligible: {celf.skipped} of its picks "
@@ -107,6 +121,7 @@ def _celf_picks(
         )
     spread = {
         "engine": "gds",
+        "model": params.model,
         "estimate": float(sum(celf.gains)),
         "monte_carlo_mean": learned[0],
         "monte_carlo_95": [learned[1], learned[2]],

@@ -37,3 +37,21 @@ def test_influence_kocs_with_gds_on_an_embedded_store_name_the_engine(client):
     assert (status, field) == (422, "engine") and "influence only" in detail
     ours = client.get("/v1/kocs", params={"strategy": "influence", "k": 3}, headers=VIEWER)
     assert ours.status_code == 200 and len(ours.json()["items"]) == 3
+
+
+def test_influence_models_and_candidates_from_the_api(client):
+    wc = client.get(
+        "/v1/kocs",
+        params={"strategy": "influence", "model": "wc", "candidates": "all", "k": 3},
+        headers=VIEWER,
+    )
+    assert wc.status_code == 200 and len(wc.json()["items"]) == 3
+    assert wc.json()["spread"]["model"] == "wc"
+    status, field, detail = _problem(
+        client.get(
+            "/v1/kocs", params={"strategy": "influence", "model": "uniform:5"}, headers=VIEWER
+        )
+    )
+    assert (status, field) == (422, "model") and "uniform:0.01" in detail
+    bad = client.get("/v1/kocs", params={"candidates": "friends"}, headers=VIEWER)
+    assert bad.status_code == 422

@@ -7,12 +7,17 @@ import itertools
 
 import networkx as nx
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
+from graph.analysis import influence
 from graph.analysis.influence import (
     edge_probabilities,
     influence_maximisation,
+    parse_model,
     simulate_spread,
+    tie_probabilities,
 )
 
 
@@ -115,3 +120,99 @@ def test_rejects_bad_parameters():
         influence_maximisation(
             2, np.array([0]), np.array([1]), np.ones(1), np.ones(2, bool), 1, epsilon=1.5
         )
+
+
+# -- the literature's models, candidates and bounds (issue 14, item 3) -------------
+
+
+def test_weighted_cascade_and_uniform_models():
+    # 0 referred 1 and 2; 3 invited 2 too: 2 has two ties in, 1 has one
+    parent = np.array([-1, 0, 0, -1])
+    src, dst, p = tie_probabilities("wc", parent, np.array([3]), np.array([2]), np.zeros(4, bool))
+    assert sorted(zip(src.tolist(), dst.tolist(), p.tolist(), strict=True)) == [
+        (0, 1, 1.0),
+        (0, 2, 0.5),
+        (3, 2, 0.5),
+    ]
+    _, _, flat = tie_probabilities(
+        "uniform:0.05", parent, np.array([3]), np.array([2]), np.zeros(4, bool)
+    )
+    assert flat.tolist() == [0.05, 0.05, 0.05]
+    for bad in ("uniform", "uniform:0", "uniform:1.5", "uniform:x", "ic", "wc:0.1"):
+        with pytest.raises(ValueError, match="model|uniform"):
+            parse_model(bad)
+
+
+def test_no_candidates_means_no_sampling_at_all():
+    n = 2000
+    src, dst = np.arange(n - 1), np.arange(1, n)
+    result = influence_maximisation(
+        n, src, dst, np.full(n - 1, 0.9), np.zeros(n, bool), 50, simulations=10
+    )
+    assert (result.seeds, result.rr_sets, result.spread) == ([], 0, 0.0)
+
+
+def test_the_sets_held_are_bounded_by_memory_not_only_by_count():
+    # a complete graph with sure ties: every set holds everyone
+    n = 200
+    a, b = np.meshgrid(np.arange(n), np.arange(n))
+    keep = a != b
+    src, dst = a[keep].ravel(), b[keep].ravel()
+    p = np.ones(len(src))
+    capped = influence_maximisation(
+        n, src, dst, p, np.ones(n, bool), 5, max_rr_entries=20_000, simulations=5
+    )
+    assert capped.capped and capped.seeds
+    # each set holds all 200 users: sampling stops at the bound, not at θ
+    assert capped.rr_sets * n <= 20_000
+
+
+def test_the_seeds_come_from_sets_that_did_not_fix_theta(monkeypatch):
+    """Chen (2018): selecting from the sets that estimated the bound voids
+    IMM's guarantee, so the final greedy runs on a fresh sample."""
+    made: list = []
+    original = influence._RRSets.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(influence._RRSets, "__init__", spy)
+    rng = np.random.default_rng(3)
+    n = 300
+    src, dst = rng.integers(0, n, 1500), rng.integers(0, n, 1500)
+    result = influence_maximisation(
+        n, src, dst, np.full(1500, 0.05), np.ones(n, bool), 5, simulations=5
+    )
+    estimation, selection = made
+    assert selection.count == result.rr_sets > 0 and estimation.count > 0
+    first = np.concatenate(estimation.nodes)[:50]
+    assert not np.array_equal(first, np.concatenate(selection.nodes)[:50])
+
+
+@pytest.mark.parametrize("model", ["wc", "uniform:0.01"])
+def test_the_estimate_holds_against_an_independent_simulation_on_a_real_network(model):
+    """ego-facebook as events (loaders/edges.py), every user a candidate: IMM's
+    own estimate of its 20 seeds' spread against 2,000 independent cascades."""
+    from loaders.edges import events_from_edges
+    from tests.conftest import shared_data
+
+    events = events_from_edges(shared_data("ego-facebook.txt"), seed=0)
+    ids = sorted(set(events["invitee_id"].to_pylist()))
+    index = {u: i for i, u in enumerate(ids)}
+    joins = events.filter(pa.compute.equal(events["type"], "join")).to_pylist()
+    parent = np.full(len(ids), -1)
+    for j in joins:
+        if j["inviter_id"]:
+            parent[index[j["invitee_id"]]] = index[j["inviter_id"]]
+    invites = events.filter(pa.compute.equal(events["type"], "invite")).to_pylist()
+    ties = {(index[e["inviter_id"]], index[e["invitee_id"]]) for e in invites}
+    ties -= {(int(parent[v]), v) for v in range(len(ids)) if parent[v] >= 0}
+    tie_src, tie_dst = (np.array(side, np.int64) for side in zip(*sorted(ties), strict=True))
+    src, dst, p = tie_probabilities(model, parent, tie_src, tie_dst, np.zeros(len(ids), bool))
+    result = influence_maximisation(
+        len(ids), src, dst, p, np.ones(len(ids), bool), 20, seed=2, simulations=0
+    )
+    mean, low, high = simulate_spread(len(ids), src, dst, p, result.seeds, 2000, seed=11)
+    assert not result.capped
+    assert abs(result.spread - mean) <= max(0.03 * mean, high - low), (result.spread, mean)

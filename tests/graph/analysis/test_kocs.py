@@ -11,6 +11,7 @@ from graph.analysis.searchlight import quotas
 from graph.analysis.snapshot import analyze
 from graph.review import review_queue, review_user
 from loaders.generator import generate_campaign, write_campaign
+from tests.conftest import write_csv
 
 
 @pytest.fixture
@@ -99,3 +100,61 @@ def test_needs_an_analysis(store):
         choose_kocs(store, None, KocParams())
     with pytest.raises(ValueError, match="unknown strategy"):
         KocParams(strategy="vibes")
+
+
+def test_influence_models_and_every_user_as_a_candidate(analysed):
+    store, snapshot, truth = analysed
+    users = users_of(snapshot)
+    runs = {
+        (model, candidates): choose_kocs(
+            store,
+            store.latest_snapshot(),
+            KocParams(k=10, strategy="influence", model=model, candidates=candidates),
+        )
+        for model, candidates in [("wc", "eligible"), ("uniform:0.2", "all")]
+    }
+    for (model, _), chosen in runs.items():
+        assert len(chosen.rows) == 10 and chosen.spread["model"] == model
+        low, high = chosen.spread["monte_carlo_95"]
+        assert low <= chosen.spread["monte_carlo_mean"] <= high
+    assert all(users[r.user_id]["invites"] >= 1 for r in runs[("wc", "eligible")].rows)
+    # with every user a candidate, the reward filters no longer apply: a
+    # flagged or churned user, or one who invited nobody, may be picked
+    everyone = runs[("uniform:0.2", "all")]
+    assert [r.user_id for r in everyone.rows] != [r.user_id for r in runs[("wc", "eligible")].rows]
+    excluded = everyone.rows[0].user_id
+    again = choose_kocs(
+        store,
+        store.latest_snapshot(),
+        KocParams(
+            k=10, strategy="influence", model="uniform:0.2", candidates="all", exclude=(excluded,)
+        ),
+    )
+    assert excluded not in {r.user_id for r in again.rows}
+    with pytest.raises(ValueError, match="uniform"):
+        KocParams(strategy="influence", model="uniform:2")
+    with pytest.raises(ValueError, match="one probability"):
+        KocParams(strategy="influence", model="wc", engine="gds")
+
+
+def test_invite_only_data_stops_at_once_with_nobody_to_pick(tmp_path, store, ingest):
+    """Invites and no attributed joins: nobody has invited anyone who joined,
+    so nobody is eligible and the influence strategy says so without
+    sampling; every user as a candidate still picks."""
+    rows = [
+        ["", "invite", f"u{i}", f"u{j}", f"2024-05-0{1 + (i + j) % 9} 10:00:00", "c", ""]
+        for i in range(30)
+        for j in range(i + 1, min(30, i + 4))
+    ]
+    ingest(write_csv(tmp_path / "invites.csv", rows))
+    store.save_snapshot(analyze(store).to_saved())
+    nobody = choose_kocs(store, store.latest_snapshot(), KocParams(k=5, strategy="influence"))
+    assert nobody.rows == [] and nobody.eligible == 0 and nobody.spread is None
+    assert any(n.startswith("nobody to pick") for n in nobody.notes)
+    assert not any(n.startswith("only 0") for n in nobody.notes)
+    anyone = choose_kocs(
+        store,
+        store.latest_snapshot(),
+        KocParams(k=5, strategy="influence", model="uniform:0.5", candidates="all"),
+    )
+    assert len(anyone.rows) == 5 and anyone.spread["monte_carlo_mean"] > 5
