@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import random
+import threading
 
 import igraph
 import numpy as np
@@ -37,6 +38,7 @@ RESTARTS = 4  # seeded Louvain and Leiden restarts on small graphs
 # heuristic above can stop in the same poor local optimum.
 EXACT_UP_TO = 20
 TWO_PASSES_UP_TO = 200_000
+_IGRAPH_RANDOM = threading.Lock()
 
 
 def communities(graph: igraph.Graph, seed: int = 0) -> tuple[np.ndarray, float]:
@@ -44,30 +46,37 @@ def communities(graph: igraph.Graph, seed: int = 0) -> tuple[np.ndarray, float]:
     n = graph.vcount()
     if n == 0:
         return np.zeros(0, np.int64), 0.0
-    previous = igraph.set_random_number_generator(random.Random(seed))
-    try:
-        if n <= THOROUGH_UP_TO:
-            candidates = []
-            for restart in range(RESTARTS):
-                # Louvain's and Leiden's results both hang on the node order
-                # they draw: each restart draws a fresh one for both.
-                igraph.set_random_number_generator(random.Random(seed * RESTARTS + restart))
-                candidates.append(graph.community_multilevel())
-                candidates.append(
-                    graph.community_leiden(objective_function="modularity", n_iterations=-1)
-                )
-            if n <= EXACT_UP_TO and graph.ecount():
-                candidates.append(graph.community_optimal_modularity())
-            # First of the best, so ties resolve the same way every run.
-            partition = max(candidates, key=lambda p: graph.modularity(p.membership))
-        else:
-            passes = 2 if n <= TWO_PASSES_UP_TO else 1
-            partition = graph.community_leiden(objective_function="modularity", n_iterations=passes)
-    finally:
-        igraph.set_random_number_generator(previous or random)
+    # igraph draws from one process-wide generator: the seeded section holds
+    # a lock, so analyses in the API's threads cannot interleave their draws,
+    # and hands igraph back its default (the random module) afterwards.
+    with _IGRAPH_RANDOM:
+        try:
+            partition = _best_partition(graph, n, seed)
+        finally:
+            igraph.set_random_number_generator(random)
     labels = renumbered(np.asarray(partition.membership, dtype=np.int64))
     quality = graph.modularity(labels.tolist()) if graph.ecount() else 0.0
     return labels, float(quality)
+
+
+def _best_partition(graph: igraph.Graph, n: int, seed: int) -> igraph.VertexClustering:
+    igraph.set_random_number_generator(random.Random(seed))
+    if n <= THOROUGH_UP_TO:
+        candidates = []
+        for restart in range(RESTARTS):
+            # Louvain's and Leiden's results both hang on the node order
+            # they draw: each restart draws a fresh one for both.
+            igraph.set_random_number_generator(random.Random(seed * RESTARTS + restart))
+            candidates.append(graph.community_multilevel())
+            candidates.append(
+                graph.community_leiden(objective_function="modularity", n_iterations=-1)
+            )
+        if n <= EXACT_UP_TO and graph.ecount():
+            candidates.append(graph.community_optimal_modularity())
+        # First of the best, so ties resolve the same way every run.
+        return max(candidates, key=lambda p: graph.modularity(p.membership))
+    passes = 2 if n <= TWO_PASSES_UP_TO else 1
+    return graph.community_leiden(objective_function="modularity", n_iterations=passes)
 
 
 def renumbered(labels: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Users are numbered 0..n-1 in id order. `parent[i]` is the user who referred
 user i (REFERRED, at most one) or -1; `tie_src`/`tie_dst` are the INVITED
-ties; both are directed inviter -> invitee.
+ties, sorted by (inviter, invitee); both are directed inviter -> invitee.
 """
 
 from __future__ import annotations
@@ -100,7 +100,10 @@ class TieGraph:
             at = ref["at"].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
             referred_at[dst[ok]] = at[ok]
         ok = (inv_src >= 0) & (inv_dst >= 0)
-        tie_src, tie_dst = inv_src[ok], inv_dst[ok]
+        # Ties in one order whatever order the store read them in (a read has
+        # no ORDER BY): what samples along them must not depend on it.
+        order = np.lexsort((inv_dst[ok], inv_src[ok]))
+        tie_src, tie_dst = inv_src[ok][order], inv_dst[ok][order]
         return cls(
             ids=ids,
             parent=parent,

@@ -3,13 +3,18 @@ reviews, and the three strategies."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
+from graph.analysis.communities import communities
 from graph.analysis.kocs import KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.searchlight import quotas
 from graph.analysis.snapshot import analyze
+from graph.analysis.tiegraph import TieGraph, undirected_graph
 from graph.review import review_queue, review_user
+from graph.store import GraphTables, Window
 from loaders.generator import generate_campaign, write_campaign
 from tests.conftest import write_csv
 
@@ -158,3 +163,40 @@ def test_invite_only_data_stops_at_once_with_nobody_to_pick(tmp_path, store, ing
         KocParams(k=5, strategy="influence", model="uniform:0.5", candidates="all"),
     )
     assert len(anyone.rows) == 5 and anyone.spread["monte_carlo_mean"] > 5
+
+
+def test_same_snapshot_and_seed_same_picks_whatever_order_the_store_reads(analysed):
+    """The tie graph is built in one order from tables in any order, so the
+    influence picks and their spread only depend on the snapshot and seed."""
+    store, snapshot, truth = analysed
+    tables = store.read_graph(Window())
+    rng = np.random.default_rng(5)
+    shuffled = GraphTables(
+        users=tables.users,
+        referred=tables.referred.take(rng.permutation(tables.referred.num_rows)),
+        invited=tables.invited.take(rng.permutation(tables.invited.num_rows)),
+        devices=tables.devices,
+        watermark=tables.watermark,
+        last_event_at=tables.last_event_at,
+    )
+    graphs = [TieGraph.from_tables(t) for t in (tables, shuffled)]
+    assert np.array_equal(graphs[0].tie_src, graphs[1].tie_src)
+    assert np.array_equal(graphs[0].tie_dst, graphs[1].tie_dst)
+    params = KocParams(k=10, strategy="influence", seed=4, simulations=50)
+    first, again = (choose_kocs(store, store.latest_snapshot(), params) for _ in range(2))
+    assert [r.user_id for r in first.rows] == [r.user_id for r in again.rows]
+    assert first.spread == again.spread
+
+
+def test_communities_in_threads_are_what_they_are_alone(analysed):
+    """igraph has one random generator per process: two seeded community
+    searches at once (as the API's threads may run them) must each find
+    what they find alone."""
+    store, snapshot, truth = analysed
+    graph = TieGraph.from_tables(store.read_graph(Window()))
+    ties = undirected_graph(graph.n, *graph.undirected_edges())
+    alone = {seed: communities(ties, seed=seed)[0].tolist() for seed in (1, 2, 3, 4)}
+    with ThreadPoolExecutor(4) as pool:
+        found = pool.map(lambda seed: communities(ties, seed=seed)[0].tolist(), (1, 2, 3, 4))
+        together = dict(zip((1, 2, 3, 4), found, strict=True))
+    assert together == alone
