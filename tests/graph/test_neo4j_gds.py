@@ -69,7 +69,7 @@ def campaign_store(tmp_path_factory):
         pytest.skip("no Neo4j")
     tmp = tmp_path_factory.mktemp("gds")
     store = fresh_neo4j_store()
-    events, truth = generate_campaign(users=3000, seed=9)
+    events, truth = generate_campaign(users=1500, seed=9)
     write_campaign(events, truth, tmp / "events.csv", "csv")
     ingest_file(store, tmp / "events.csv", quarantine=Quarantine(tmp / "q.csv"))
     yield store

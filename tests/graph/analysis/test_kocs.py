@@ -13,9 +13,12 @@ from graph.analysis.kocs import KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.searchlight import quotas
 from graph.analysis.snapshot import analyze
 from graph.analysis.tiegraph import TieGraph, undirected_graph
+from graph.embedded import EmbeddedStore
+from graph.ingest import ingest_file
 from graph.review import review_queue, review_user
 from graph.store import GraphTables, Window
 from loaders.generator import generate_campaign, write_campaign
+from loaders.quarantine import Quarantine
 from tests.conftest import write_csv
 
 
@@ -28,6 +31,20 @@ def analysed(tmp_path, store, ingest):
     snapshot = analyze(store)
     store.save_snapshot(snapshot.to_saved())
     return store, snapshot, truth
+
+
+@pytest.fixture(scope="module")
+def analysed_once(tmp_path_factory):
+    """The same campaign for the tests that only read it, built once."""
+    tmp = tmp_path_factory.mktemp("kocs")
+    events, truth = generate_campaign(users=6000, seed=21)
+    write_campaign(events, truth, tmp / "campaign.parquet", "parquet")
+    store = EmbeddedStore(tmp / "store.duckdb", memory_limit="1GB")
+    ingest_file(store, tmp / "campaign.parquet", quarantine=Quarantine(tmp / "q.csv"))
+    snapshot = analyze(store)
+    store.save_snapshot(snapshot.to_saved())
+    yield store, snapshot, truth
+    store.close()
 
 
 def users_of(snapshot) -> dict[str, dict]:
@@ -107,8 +124,8 @@ def test_needs_an_analysis(store):
         KocParams(strategy="vibes")
 
 
-def test_influence_models_and_every_user_as_a_candidate(analysed):
-    store, snapshot, truth = analysed
+def test_influence_models_and_every_user_as_a_candidate(analysed_once):
+    store, snapshot, truth = analysed_once
     users = users_of(snapshot)
     runs = {
         (model, candidates): choose_kocs(
@@ -165,10 +182,10 @@ def test_invite_only_data_stops_at_once_with_nobody_to_pick(tmp_path, store, ing
     assert len(anyone.rows) == 5 and anyone.spread["monte_carlo_mean"] > 5
 
 
-def test_same_snapshot_and_seed_same_picks_whatever_order_the_store_reads(analysed):
+def test_same_snapshot_and_seed_same_picks_whatever_order_the_store_reads(analysed_once):
     """The tie graph is built in one order from tables in any order, so the
     influence picks and their spread only depend on the snapshot and seed."""
-    store, snapshot, truth = analysed
+    store, snapshot, truth = analysed_once
     tables = store.read_graph(Window())
     rng = np.random.default_rng(5)
     shuffled = GraphTables(
@@ -188,11 +205,11 @@ def test_same_snapshot_and_seed_same_picks_whatever_order_the_store_reads(analys
     assert first.spread == again.spread
 
 
-def test_communities_in_threads_are_what_they_are_alone(analysed):
+def test_communities_in_threads_are_what_they_are_alone(analysed_once):
     """igraph has one random generator per process: two seeded community
     searches at once (as the API's threads may run them) must each find
     what they find alone."""
-    store, snapshot, truth = analysed
+    store, snapshot, truth = analysed_once
     graph = TieGraph.from_tables(store.read_graph(Window()))
     ties = undirected_graph(graph.n, *graph.undirected_edges())
     alone = {seed: communities(ties, seed=seed)[0].tolist() for seed in (1, 2, 3, 4)}
