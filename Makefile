@@ -15,6 +15,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The repo's own Neo4j (neo4j-server/): state, URL and password in $(NEO4J_DIR).
 NEO4J_DIR ?= .neo4j
 NEO4J := bash neo4j-server/run.sh
+# The tests' server: GDS projections beside the store's caches want more than
+# run.sh's default 1g heap, or garbage collection slows every Neo4j test.
+export NEO4J_HEAP ?= 2g
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

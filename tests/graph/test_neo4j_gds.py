@@ -42,10 +42,10 @@ def on_neo4j(test):
     return test
 
 
-def _agree(ours: Snapshot, theirs: Snapshot) -> None:
+def _agree(ours: Snapshot, theirs: Snapshot, *, exact_betweenness: bool = True) -> None:
     """The issue's yardstick: PageRank within 1e-4 with rank correlation
     0.999, k-core and components identical, modularity within 0.01; the
-    exact betweenness (small graphs) equal."""
+    exact betweenness equal where it was computed exactly."""
     assert ours.users["id"] == theirs.users["id"]
     mine, gds = ours.users["pagerank"].to_numpy(), theirs.users["pagerank"].to_numpy()
     assert np.abs(mine - gds).max() < 1e-4
@@ -54,9 +54,10 @@ def _agree(ours: Snapshot, theirs: Snapshot) -> None:
     assert ours.users["core"] == theirs.users["core"]
     assert ours.components == theirs.components
     assert abs(ours.modularity - theirs.modularity) <= 0.01
-    np.testing.assert_allclose(
-        theirs.users["betweenness"].to_numpy(), ours.users["betweenness"].to_numpy(), atol=1e-6
-    )
+    if exact_betweenness:
+        np.testing.assert_allclose(
+            theirs.users["betweenness"].to_numpy(), ours.users["betweenness"].to_numpy(), atol=1e-6
+        )
     # what does not come from GDS is the same computation on the same read
     for column in ("invites", "reach", "depth", "gmv", "flagged", "risk"):
         assert ours.users[column] == theirs.users[column], column
@@ -209,10 +210,13 @@ def facebook_store(tmp_path_factory):
 
 @on_neo4j
 def test_gds_agrees_with_our_engine_on_a_real_friendship_network(facebook_store):
-    ours = analyze(facebook_store, AnalysisParams())
-    theirs = analyze(facebook_store, AnalysisParams(engine="gds"))
+    # Betweenness sampled here (exact on 4,039 dense users costs ~6 s on each
+    # side); its exact agreement is checked on the generated campaign.
+    sampled = {"betweenness_exact_limit": 1000}
+    ours = analyze(facebook_store, AnalysisParams(**sampled))
+    theirs = analyze(facebook_store, AnalysisParams(engine="gds", **sampled))
     assert ours.users.num_rows == 4039
-    _agree(ours, theirs)
+    _agree(ours, theirs, exact_betweenness=False)
 
 
 @on_neo4j
