@@ -1,5 +1,5 @@
 """Public network edge lists as Searchlight events, so real networks ingest
-like a campaign (see /work/shared/data/README.md and docs/ingest.md).
+like a campaign (see ../shared/data/README.md beside the repo, and docs/ingest.md).
 
 Two kinds of file, one edge a line, ids non-negative integers; blank lines
 and lines starting with `#` or `%` are skipped, and the first other line may

@@ -70,7 +70,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             )
 
 
-# The real networks of /work/shared/data (README there): beside the repo, or
+# The real networks of ../shared/data (README there): beside the repo, or
 # where KOC_SHARED_DATA points.
 SHARED_DATA = Path(
     os.environ.get("KOC_SHARED_DATA")

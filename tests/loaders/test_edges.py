@@ -160,7 +160,7 @@ def write(path, text):
     return path
 
 
-# The real networks (/work/shared/data/README.md).
+# The real networks (../shared/data/README.md, beside the repo).
 
 
 @pytest.fixture(scope="module")
