@@ -14,7 +14,8 @@ from api.exports import KocExport, build_export
 from api.service import Service
 from graph.analysis.kocs import KocList, KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.score import reason_in_words
-from graph.analysis.snapshot import SCORE_SIGNALS, USER_COLUMNS, AnalysisParams
+from graph.analysis.snapshot import AnalysisParams
+from graph.analysis.snapshot_tables import SCORE_SIGNALS, USER_COLUMNS
 from graph.ranking import top_referrers
 from graph.review import approved_ids, review_queue
 from graph.store import SavedSnapshot, StoreError, Window

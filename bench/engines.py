@@ -29,13 +29,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 from ingest import generate, parse_size  # bench/ingest.py
-from neo4j_server import RUN_SH, Neo4j
+from neo4j_server import Neo4j, require_tools
 from stores import ingest, koc  # bench/stores.py
 
 ENGINES = (
@@ -86,8 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     parse_size(args.size)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["bash", str(RUN_SH), "check"]).returncode != 0:
-        raise SystemExit("Neo4j needs java 17 and mvn on PATH")
+    require_tools()
     path = generate(args.workdir, args.size, "csv")
     neo4j = Neo4j(args.workdir.resolve() / "neo4j-engines", args.heap, args.pagecache)
     embedded = args.workdir / f"engines-{args.size}.duckdb"

@@ -18,6 +18,12 @@ import psutil
 RUN_SH = Path(__file__).resolve().parent.parent / "neo4j-server" / "run.sh"
 
 
+def require_tools() -> None:
+    """Stop with a clear message where the repo's Neo4j cannot be built."""
+    if subprocess.run(["bash", str(RUN_SH), "check"]).returncode != 0:
+        raise SystemExit("Neo4j needs java 17 and mvn on PATH")
+
+
 class Neo4j:
     """The repo's own Neo4j (neo4j-server/run.sh) with its state in `state`."""
 

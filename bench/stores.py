@@ -46,7 +46,7 @@ from pathlib import Path
 
 import psutil
 from ingest import EVENTS_PER_USER, KOC, generate, parse_size  # bench/ingest.py
-from neo4j_server import RUN_SH, Neo4j, sampled_rss
+from neo4j_server import Neo4j, require_tools, sampled_rss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -250,8 +250,7 @@ def main() -> None:
     for size in sizes:
         parse_size(size)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["bash", str(RUN_SH), "check"]).returncode != 0:
-        raise SystemExit("Neo4j needs java 17 and mvn on PATH")
+    require_tools()
 
     neo4j = Neo4j(args.workdir.resolve() / "neo4j", args.heap, args.pagecache)
     results: list[dict] = []

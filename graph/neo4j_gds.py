@@ -60,7 +60,6 @@ class Projection:
     """A graph projected into GDS's catalog, its users lined up with `ids`."""
 
     name: str
-    graph: Any  # graphdatascience's Graph
     nodes: np.ndarray  # GDS node ids, sorted
     position: np.ndarray  # per entry of `nodes`: the user's position in `ids`, or -1
 
@@ -107,7 +106,7 @@ class GdsSession:
         order = np.argsort(nodes)
         users = pa.array(row["id"], pa.string()).take(pa.array(order))
         position = pc.index_in(users, value_set=ids).fill_null(-1).to_numpy().astype(np.int64)
-        return Projection(name, self.client.graph.get(name), nodes[order], position)
+        return Projection(name, nodes[order], position)
 
     def column(self, projection: Projection, prop: str, n: int, dtype: Any) -> np.ndarray:
         """One computed node property as an array in `ids` order (0 where absent)."""

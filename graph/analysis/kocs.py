@@ -20,7 +20,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.influence import parse_model
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
 from graph.analysis.searchlight import (
@@ -32,6 +31,7 @@ from graph.analysis.searchlight import (
     searchlight,
 )
 from graph.analysis.snapshot import AnalysisParams, approved_mask
+from graph.analysis.tie_models import parse_model
 from graph.analysis.tiegraph import TieGraph
 from graph.store import SavedSnapshot, Store
 from loaders.errors import SearchlightError

@@ -10,12 +10,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from graph.analysis.influence import (
-    influence_maximisation,
-    simulate_spread,
-    tie_probabilities,
-)
+from graph.analysis.influence import influence_maximisation, simulate_spread
 from graph.analysis.snapshot import AnalysisParams
+from graph.analysis.tie_models import tie_probabilities
 from graph.store import Store
 
 if TYPE_CHECKING:

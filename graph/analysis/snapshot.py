@@ -8,7 +8,6 @@ tables (only its id and computed_at differ).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
@@ -27,6 +26,13 @@ from graph.analysis.kernels import ENGINES, GraphKernels, searchlight_kernels
 from graph.analysis.recency import last_referral_at, recent_invites
 from graph.analysis.referral import referral_metrics
 from graph.analysis.score import DEFAULT_WEIGHTS, koc_score
+from graph.analysis.snapshot_tables import (
+    SCORE_SIGNALS,
+    communities_table,
+    flag_rules,
+    flags_table,
+    users_table,
+)
 from graph.analysis.tiegraph import TieGraph
 from graph.store import SavedSnapshot, Store, StoreError, Window
 
@@ -34,8 +40,6 @@ if TYPE_CHECKING:
     from graph.neo4j_gds import GdsSession
 
 # Signals the KOC score can weigh (columns of the users table).
-SCORE_SIGNALS = tuple(DEFAULT_WEIGHTS)
-TOP_USERS_PER_COMMUNITY = 5
 
 # progress(stage) is called as each stage starts.
 Progress = Callable[[str], None]
@@ -220,10 +224,10 @@ def analyze(
         metrics[f"score_{signal}"] = parts.get(signal, np.zeros(n))
 
     timer.start("tables")
-    users = _users_table(graph, metrics)
-    users = users.append_column("flag_rules", _flag_rules(n, screening))
-    flags = _flags_table(graph, screening)
-    community_table = _communities_table(graph, label, low, high, score)
+    users = users_table(graph, metrics)
+    users = users.append_column("flag_rules", flag_rules(n, screening))
+    flags = flags_table(graph, screening)
+    community_table = communities_table(graph, label, low, high, score)
     timer.stop()
 
     return Snapshot(
@@ -240,59 +244,6 @@ def analyze(
         invited_ties=int(len(graph.tie_src)),
         stage_seconds=timer.seconds,
     )
-
-
-USER_COLUMNS = (
-    "community",
-    "invites",
-    "converted_invites",
-    "churned_invites",
-    "fraudulent_invites",
-    "effective_invites",
-    "conversion_rate",
-    "reach",
-    "depth",
-    "tier2",
-    "tier3",
-    "gmv",
-    "direct_gmv",
-    "pagerank",
-    "bridging",
-    "betweenness",
-    "core",
-    "last_referral_at",
-    "recent_invites",
-    "koc_score",
-    "flagged",
-    "risk",
-)
-
-# Evidence keys that hold a user position, written out as the user's id.
-_USER_EVIDENCE = ("referrer", "head")
-
-
-def _users_table(graph: TieGraph, metrics: dict[str, np.ndarray]) -> pa.Table:
-    columns: dict[str, pa.Array] = {"id": graph.ids}
-    for name in USER_COLUMNS:
-        values = metrics[name]
-        if name == "last_referral_at":
-            columns[name] = pa.array(values, mask=values < 0).cast(pa.timestamp("us", tz="UTC"))
-        else:
-            columns[name] = pa.array(values)
-    for signal in SCORE_SIGNALS:
-        columns[f"score_{signal}"] = pa.array(metrics[f"score_{signal}"])
-    return pa.table(columns)
-
-
-def _flag_rules(n: int, screening: Screening) -> pa.Array:
-    """Per user, the rules that flagged it, comma-separated (null if none)."""
-    rules: dict[int, str] = {}
-    for f in screening.flags:
-        rules[f.user] = f"{rules[f.user]},{f.rule}" if f.user in rules else f.rule
-    # Few users are flagged: take from their strings, the rest point at a null.
-    slot = np.full(n, len(rules), np.int64)
-    slot[list(rules)] = np.arange(len(rules))
-    return pc.take(pa.array([*rules.values(), None], pa.string()), pa.array(slot))
 
 
 def _screen(graph: TieGraph, tables, rules: FraudRules) -> Screening:
@@ -354,55 +305,6 @@ def approved_mask(store: Store, ids: pa.Array) -> np.ndarray:
     reviews = store.reviews()
     ok = reviews.filter(pc.equal(reviews["status"], "approved"))["user_id"]
     return pc.is_in(ids, value_set=ok.combine_chunks()).to_numpy(zero_copy_only=False)
-
-
-def _flags_table(graph: TieGraph, screening: Screening) -> pa.Table:
-    flags = screening.flags
-    users = pc.take(graph.ids, pa.array([f.user for f in flags], pa.int64()))
-    evidence = []
-    for f in flags:
-        e = dict(f.evidence)
-        for key in _USER_EVIDENCE:
-            if key in e:
-                e[key] = graph.ids[e[key]].as_py()
-        evidence.append(json.dumps(e, ensure_ascii=False, sort_keys=True))
-    return pa.table(
-        {
-            "user_id": users,
-            "rule": pa.array([f.rule for f in flags], pa.string()),
-            "reason": pa.array([f.reason for f in flags], pa.string()),
-            "evidence": pa.array(evidence, pa.string()),
-        }
-    )
-
-
-def _communities_table(
-    graph: TieGraph, label: np.ndarray, low: np.ndarray, high: np.ndarray, score: np.ndarray
-) -> pa.Table:
-    k = int(label.max()) + 1 if graph.n else 0
-    size = np.bincount(label, minlength=k)
-    inside = label[low] == label[high]
-    internal = np.bincount(label[low[inside]], minlength=k)
-    converted = np.bincount(label, weights=graph.converted, minlength=k)
-    # Top users per community: sort by (community, -score, id order) and keep
-    # the first few of each community, as one list array.
-    order = np.lexsort((np.arange(graph.n), -score, label))
-    first = np.searchsorted(label[order], np.arange(k))
-    rank = np.arange(graph.n) - first[label[order]]
-    kept = order[rank < TOP_USERS_PER_COMMUNITY]
-    offsets = np.concatenate([[0], np.cumsum(np.minimum(size, TOP_USERS_PER_COMMUNITY))])
-    top_users = pa.ListArray.from_arrays(
-        pa.array(offsets.astype(np.int32)), pc.take(graph.ids, pa.array(kept, pa.int64()))
-    )
-    return pa.table(
-        {
-            "community": pa.array(np.arange(k, dtype=np.int64)),
-            "size": pa.array(size.astype(np.int64)),
-            "internal_ties": pa.array(internal.astype(np.int64)),
-            "share_converted": pa.array(np.divide(converted, np.maximum(size, 1))),
-            "top_users": top_users,
-        }
-    )
 
 
 def _reference_us(params: AnalysisParams, last_event_at: datetime | None) -> int:

@@ -66,8 +66,6 @@ def _agree(ours: Snapshot, theirs: Snapshot, *, exact_betweenness: bool = True) 
 
 @pytest.fixture(scope="module")
 def campaign_store(tmp_path_factory):
-    if not NEO4J_URL:
-        pytest.skip("no Neo4j")
     tmp = tmp_path_factory.mktemp("gds")
     store = fresh_neo4j_store()
     events, truth = generate_campaign(users=1500, seed=9)
@@ -195,8 +193,6 @@ def test_celf_picks_only_eligible_users_and_reports_both_spreads(campaign_store,
 @pytest.fixture(scope="module")
 def facebook_store(tmp_path_factory):
     """ego-facebook (4,039 real users, 88,234 ties) turned into events."""
-    if not NEO4J_URL:
-        pytest.skip("no Neo4j")
     source = shared_data("ego-facebook.txt")
     tmp = tmp_path_factory.mktemp("facebook")
     events = events_from_edges(source, seed=0)

@@ -12,13 +12,8 @@ import pyarrow.compute  # noqa: F401  (pa.compute)
 import pytest
 
 from graph.analysis import influence
-from graph.analysis.influence import (
-    edge_probabilities,
-    influence_maximisation,
-    parse_model,
-    simulate_spread,
-    tie_probabilities,
-)
+from graph.analysis.influence import influence_maximisation, simulate_spread
+from graph.analysis.tie_models import edge_probabilities, parse_model, tie_probabilities
 
 
 def exact_spread(n, src, dst, p, seeds) -> float:
