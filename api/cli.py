@@ -241,6 +241,13 @@ def generate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="same seed, same output")] = 0,
+    invite_back: Annotated[
+        bool,
+        typer.Option(
+            "--invite-back/--no-invite-back",
+            help="--from-edges: keep invites to earlier-joined users (friends inviting back)",
+        ),
+    ] = True,
     out_path: Annotated[
         Path | None,
         typer.Option("--out", help="output file (default data/generated/events.FORMAT)"),
@@ -272,7 +279,7 @@ def generate(
     target = out_path or Path("data/generated") / f"events.{fmt}"
     if from_edges is not None:
         with _errors():
-            table = events_from_edges(from_edges, seed=seed)
+            table = events_from_edges(from_edges, seed=seed, invite_back=invite_back)
             kind = detect_kind(from_edges)
         counts = summarise(table)
         users = counts["users"]
@@ -430,7 +437,7 @@ def analyze(
     kocs = Table("rank", "user", "KOC score", "invites", "reach", "top reason")
     for i, (r, reason) in enumerate(zip(top.to_pylist(), reasons, strict=True), start=1):
         kocs.add_row(
-            str(i), r["id"], f"{r['koc_score']:.1f}", f"{r['invites']:,}", f"{r['reach']:,}", reason
+            str(i), r["id"], f"{r['koc_score']:.2f}", f"{r['invites']:,}", f"{r['reach']:,}", reason
         )
     out.print(kocs)
 
@@ -465,10 +472,20 @@ def top(
             json.dumps({"by": by, "source": source, "rows": rows}, ensure_ascii=False, default=str)
         )
         return
-    columns = list(rows[0]) if rows else ["id", by]
-    table = Table("rank", *columns, title=f"top referrers by {by} ({source})")
+    columns = [c for c in (rows[0] if rows else ["id", by]) if c not in ("flagged", "flag_rules")]
+    held = sum(bool(row.get("flagged")) for row in rows)
+    caption = (
+        f"⚑ {held} flagged by fraud screening and not approved: withheld from rewards (koc flags)"
+        if held
+        else None
+    )
+    if rows and rows[0].get("flagged") is None:
+        caption = "not screened for fraud yet: run koc analyze"
+    table = Table("rank", *columns, "fraud", title=f"top referrers by {by} ({source})")
+    table.caption = caption
     for i, row in enumerate(rows, start=1):
-        table.add_row(str(i), *(_cell(row[c]) for c in columns))
+        mark = f"⚑ {row['flag_rules']}" if row.get("flagged") else ""
+        table.add_row(str(i), *(_cell(row[c]) for c in columns), mark)
     out.print(table)
 
 
@@ -578,7 +595,7 @@ def kocs(
             row.user_id,
             f"{row.gain:,.1f}",
             f"{row.lit_share:.1%}",
-            f"{row.koc_score:.1f}",
+            f"{row.koc_score:.2f}",
             row.reason + (" [quota spill]" if row.quota_spill else ""),
         )
     out.print(table)

@@ -111,7 +111,7 @@ def build_export(
             [
                 len(rows) + 1,
                 r.user_id,
-                round(r.koc_score, 1),
+                round(r.koc_score, 2),
                 reward_tier(r.koc_score, tiers),
                 r.invites,
                 r.effective_invites,

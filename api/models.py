@@ -112,6 +112,12 @@ class Referrer(BaseModel):
     reach: int | None = None
     gmv: float | None = None
     koc_score: float | None = None
+    flagged: bool | None = Field(
+        default=None,
+        description="held back by fraud screening: flagged by the latest analysis and not "
+        "approved on review (None: no analysis yet)",
+    )
+    flag_rules: str | None = Field(default=None, description="the rules that flagged it")
 
 
 class ReferrerPage(Page):

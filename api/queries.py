@@ -62,8 +62,7 @@ def health(service: Service) -> models.Health:
 def referrers(
     service: Service, window: Window, by: str, limit: int, offset: int
 ) -> models.ReferrerPage:
-    snapshot = None if by in ("invites", "effective_invites", "conversions") else service.snapshot()
-    ranking = top_referrers(service.store, window, by, limit, offset, snapshot=snapshot)
+    ranking = top_referrers(service.store, window, by, limit, offset, snapshot=service.snapshot())
     items = [models.Referrer(rank=offset + i, **row) for i, row in enumerate(ranking.rows, 1)]
     return models.ReferrerPage(
         total=ranking.total, limit=limit, offset=offset, by=by, source=ranking.source, items=items

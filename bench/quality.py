@@ -1,8 +1,12 @@
-"""Quality on the generator's planted truth: do we find the planted KOCs, and
-do the fraud rules flag the planted farm accounts (and little else)?
+"""Quality on the generator's planted truth (do we find the planted KOCs, do
+the fraud rules flag the planted farm accounts and little else?) and on real
+networks (bench/quality_networks.py: false flags, a sweep of injected farms,
+the score's top, a backtest on real timing).
 
-    python bench/quality.py              # the table in docs/quality.md
-    python bench/quality.py --quick      # one small campaign
+    python bench/quality.py              # the tables in docs/quality.md
+    python bench/quality.py --quick      # one small campaign and the real networks
+    python bench/quality.py --real       # the real networks only
+    python bench/quality.py --synthetic  # the generated campaigns only
 
 For each campaign (size, seed, farm options) it generates the events,
 ingests them into a fresh embedded store, runs the analysis with default
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from api.settings import DEFAULT_REWARD_TIERS
 from graph.analysis.backtest import backtest
 from graph.analysis.kocs import KocParams, choose_kocs
 from graph.analysis.snapshot import analyze
@@ -39,6 +44,9 @@ from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
 from loaders.generator import generate_campaign, write_campaign
 from loaders.quarantine import Quarantine
+
+sys.path.insert(0, str(Path(__file__).parent))
+import quality_networks as qn  # noqa: E402
 
 K = 50
 BACKTEST_BEFORE_END_DAYS = 45
@@ -80,8 +88,15 @@ def measure(campaign: dict, workdir: Path) -> dict:
             values = users[column].to_numpy()
             return ids[np.lexsort((np.arange(len(values)), -values))[:K]].tolist()
 
+        scores = np.sort(users["koc_score"].to_numpy())[::-1]
         row = {
             **campaign,
+            "score_top10": [round(float(x), 2) for x in scores[:10]],
+            "score_top100_distinct": [
+                len(np.unique(scores[:100])),
+                len(np.unique(np.round(scores[:100], 2))),
+            ],
+            "tiers": {t: int((scores >= floor).sum()) for t, floor in DEFAULT_REWARD_TIERS.items()},
             "planted_kocs": len(planted),
             "recall_score": recall(top_by("koc_score")),
             "recall_top_invites": recall(top_by("invites")),
@@ -178,21 +193,74 @@ def _options(r: dict) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one 20k-user campaign")
-    parser.add_argument("--max-users", type=int, default=10_000_000)
-    args = parser.parse_args()
-    campaigns = [{"users": 20_000, "seed": 1}] if args.quick else CAMPAIGNS
+def score_markdown(rows: list[dict]) -> str:
+    lines = [
+        "| users | seed | farm options | top 10 KOC scores | distinct in top 100 (full / 2 decimals) "
+        "| tier A / B / C users |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['users']:,} | {r['seed']} | {_options(r)} | "
+            + ", ".join(f"{x:.2f}" for x in r["score_top10"])
+            + f" | {r['score_top100_distinct'][0]} / {r['score_top100_distinct'][1]} | "
+            + " / ".join(f"{v:,}" for v in r["tiers"].values())
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def synthetic(campaigns: list[dict], max_users: int) -> str:
     rows = []
     for campaign in campaigns:
-        if campaign["users"] > args.max_users:
+        if campaign["users"] > max_users:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             row = measure(campaign, Path(tmp))
         print(json.dumps(row), file=sys.stderr, flush=True)
         rows.append(row)
-    print(markdown(rows))
+    return markdown(rows) + "\n\nKOC score at the top:\n\n" + score_markdown(rows)
+
+
+def real(data: Path) -> str:
+    plain, runs = [], []
+    for name in qn.NETWORKS:
+        with tempfile.TemporaryDirectory() as tmp:
+            plain.append(qn.no_farms(name, data, Path(tmp)))
+        print(json.dumps(plain[-1]), file=sys.stderr, flush=True)
+        for seed in qn.SWEEP_SEEDS:
+            with tempfile.TemporaryDirectory() as tmp:
+                runs.append(qn.sweep_run(name, data, seed, Path(tmp)))
+            run = {k: v for k, v in runs[-1].items() if k != "farms"}
+            print(json.dumps(run), file=sys.stderr, flush=True)
+    sweep = qn.summarise_sweep(runs)
+    print(json.dumps(sweep), file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        college = qn.backtest_collegemsg(data, Path(tmp))
+    print(json.dumps(college), file=sys.stderr, flush=True)
+    return qn.markdown(plain, sweep, college)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one 20k-user campaign")
+    parser.add_argument("--real", action="store_true", help="the real networks only")
+    parser.add_argument("--synthetic", action="store_true", help="the generated campaigns only")
+    parser.add_argument("--max-users", type=int, default=10_000_000)
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        help="the real networks' folder (default: ../shared/data beside the repo)",
+    )
+    args = parser.parse_args()
+    campaigns = [{"users": 20_000, "seed": 1}] if args.quick else CAMPAIGNS
+    sections = []
+    if not args.real:
+        sections.append(synthetic(campaigns, args.max_users))
+    if not args.synthetic:
+        sections.append(real(args.data))
+    print("\n\n".join(sections))
 
 
 if __name__ == "__main__":

@@ -4,12 +4,18 @@ the latest analysis (DESIGN.md, Metrics). Shared by `koc top` and the API.
 Live counts (`TOP_COUNTS`) follow every ingest at once; `reach`, `gmv` and
 `koc_score` need the graph-wide analysis and come from the latest snapshot,
 which must have been computed for the same window.
+
+Every row says whether fraud screening holds the referrer back (`flagged`:
+flagged by the latest analysis and not approved on review, with the rules
+in `flag_rules`), so a leaderboard never ranks a farmer silently. Before the
+first analysis nothing has been screened and `flagged` is None.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph.analysis.snapshot import AnalysisParams
@@ -39,7 +45,10 @@ def top_referrers(
         raise StoreError(f"cannot rank by {by!r}; choose one of {', '.join(TOP_BY)}")
     if by in TOP_COUNTS:
         rows = store.top_referrers(window, by, limit, offset).to_pylist()
-        return Ranking(rows, store.referrer_count(window), "live counts")
+        saved = snapshot or store.latest_snapshot()
+        return Ranking(
+            mark_flagged(store, saved, rows), store.referrer_count(window), "live counts"
+        )
     saved = snapshot or store.latest_snapshot()
     if saved is None:
         raise SnapshotNeededError(
@@ -71,7 +80,25 @@ def top_referrers(
     behind = store.watermark() - saved.watermark
     if behind > 0:
         source += f"; {behind} newer ingest batch(es) not analysed yet"
-    return Ranking(ranked.to_pylist(), users.num_rows, source)
+    return Ranking(mark_flagged(store, saved, ranked.to_pylist()), users.num_rows, source)
+
+
+def mark_flagged(store: Store, saved: SavedSnapshot | None, rows: list[dict]) -> list[dict]:
+    """`rows` (one page, each with an `id`) with `flagged` and `flag_rules` set
+    from the latest analysis and the reviews (module docstring)."""
+    if saved is None:
+        return [{**row, "flagged": None, "flag_rules": None} for row in rows]
+    ids = pa.array([row["id"] for row in rows], pa.string())
+    users = saved.users
+    mine = users.filter(pc.is_in(users["id"], value_set=ids))
+    mine = mine.filter(mine["flagged"])
+    rules = dict(zip(mine["id"].to_pylist(), mine["flag_rules"].to_pylist(), strict=True))
+    reviews = store.reviews()
+    approved = set(reviews.filter(pc.equal(reviews["status"], "approved"))["user_id"].to_pylist())
+    held = {user: why for user, why in rules.items() if user not in approved}
+    return [
+        {**row, "flagged": row["id"] in held, "flag_rules": held.get(row["id"])} for row in rows
+    ]
 
 
 class SnapshotNeededError(StoreError):

@@ -20,12 +20,17 @@ that order (their join order):
   one every span/users seconds from `start` over `span_days` days. A user's
   inviter is the earliest-joined neighbour who joined before them; a user
   with no such neighbour joins organically.
-- Both: every tie from an earlier-joined user to a later-joined one is one
-  `invite` event, the referrer's tie included (real friends invite each
-  other too, so INVITED ties exist beside REFERRED). For `pairs` it is at the
-  invitee's join time; for `messages` at the first message in that
-  direction (a message to an earlier-joined user invites nobody). Duplicate
-  and reciprocal ties give one invite; self-loops are dropped.
+- Invites: every tie is an `invite` event in each direction it has, the
+  referrer's own included (real friends invite each other, so INVITED ties
+  exist beside REFERRED, and friends invite each other back, so the ties
+  close loops). For `messages` one invite per direction that has a message,
+  at the first message that way. For `pairs` a tie has both directions: the
+  earlier-joined user invites the later one at the later one's join, and the
+  later one invites back after a delay drawn from `seed` (1 hour to 7 days).
+  With `invite_back=False` only ties from an earlier-joined user to a
+  later-joined one are kept (the shape of a referral tree with cross
+  invites, and no loops). Duplicate ties give one invite; self-loops are
+  dropped.
 
 Nothing else is invented: no conversions, churns, channels, staff, devices or
 IPs. The campaign is `campaign` ("real-network"); user ids are `id_prefix`
@@ -34,11 +39,12 @@ store never share a user. Events have no `event_id` (as `generate_campaign`:
 ingest derives it from the content). Times are written as Asia/Shanghai
 local text, like the generator's. Same input and seed, same table.
 
-    >>> t = events_from_text("1 2 100\\n2 3 160\\n1 3 200\\n", id_prefix="")
+    >>> t = events_from_text("1 2 100\\n2 3 160\\n1 3 200\\n3 1 230\\n", id_prefix="")
     >>> [(r["type"], r["inviter_id"], r["invitee_id"]) for r in t.to_pylist()]
     ... # doctest: +NORMALIZE_WHITESPACE
     [('join', None, '1'), ('invite', '1', '2'), ('join', '1', '2'),
-     ('invite', '2', '3'), ('join', '2', '3'), ('invite', '1', '3')]
+     ('invite', '2', '3'), ('join', '2', '3'), ('invite', '1', '3'),
+     ('invite', '3', '1')]
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ MAX_BYTES = 256 << 20
 CAMPAIGN = "real-network"
 START = datetime(2026, 3, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
 _ID, _TIME = r"[0-9]{1,18}", r"[0-9]{1,11}"
+BACK_DELAY_S = (3600, 7 * 86400)  # pairs: when a later-joined friend invites back
 
 
 class NetworkTruth(GroundTruth):
@@ -85,6 +92,7 @@ def events_from_edges(
     span_days: int = SPAN_DAYS,
     campaign: str = CAMPAIGN,
     id_prefix: str | None = None,
+    invite_back: bool = True,
     max_bytes: int = MAX_BYTES,
 ) -> pa.Table:
     """The events of the edge list at `path` (see the module docstring).
@@ -110,6 +118,7 @@ def events_from_edges(
         span_days=span_days,
         campaign=campaign,
         id_prefix=prefix,
+        invite_back=invite_back,
         name=str(path),
     )
 
@@ -123,6 +132,7 @@ def events_from_text(
     span_days: int = SPAN_DAYS,
     campaign: str = CAMPAIGN,
     id_prefix: str = "",
+    invite_back: bool = True,
     name: str = "<text>",
 ) -> pa.Table:
     """`events_from_edges` on the text of an edge list; `name` names it in errors."""
@@ -131,9 +141,11 @@ def events_from_text(
         if start.tzinfo is None:
             start = start.replace(tzinfo=START.tzinfo)
         begin, span = int(start.timestamp()), span_days * 86400
-        nodes, inviter, join_at, inv_from, inv_to, inv_at = _from_pairs(cols, seed, begin, span)
+        joins, invites = _from_pairs(cols, seed, begin, span, invite_back)
     else:
-        nodes, inviter, join_at, inv_from, inv_to, inv_at = _from_messages(cols)
+        joins, invites = _from_messages(cols, invite_back)
+    nodes, inviter, join_at = joins
+    inv_from, inv_to, inv_at = invites
     return _table(nodes, inviter, join_at, inv_from, inv_to, inv_at, campaign, id_prefix)
 
 
@@ -201,12 +213,13 @@ def parse_edges(
     return pc.cast(tokens, pa.int64()).to_numpy().reshape(-1, width), kind
 
 
-def _from_pairs(cols: np.ndarray, seed: int, begin: int, span: int):
+def _from_pairs(cols: np.ndarray, seed: int, begin: int, span: int, invite_back: bool):
     cols = cols[cols[:, 0] != cols[:, 1]]
     nodes, code = np.unique(cols, return_inverse=True)
     code = code.reshape(-1, 2)
     n = len(nodes)
-    order = np.random.default_rng(seed).permutation(n)  # order[r]: the r-th to join
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n)  # order[r]: the r-th to join
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
     r = rank[code]
@@ -216,10 +229,14 @@ def _from_pairs(cols: np.ndarray, seed: int, begin: int, span: int):
     np.minimum.at(inviter, late, early)  # the earliest-joined neighbour before
     inviter[inviter == n] = -1
     join_at = begin + (np.arange(n) * span) // n
-    return nodes[order], inviter, join_at, early, late, join_at[late]
+    src, dst, at = early, late, join_at[late]
+    if invite_back:
+        back_at = join_at[late] + rng.integers(*BACK_DELAY_S, len(late))
+        src, dst, at = np.r_[early, late], np.r_[late, early], np.r_[at, back_at]
+    return (nodes[order], inviter, join_at), (src, dst, at)
 
 
-def _from_messages(cols: np.ndarray):
+def _from_messages(cols: np.ndarray, invite_back: bool):
     cols = cols[cols[:, 0] != cols[:, 1]]
     cols = cols[np.argsort(cols[:, 2], kind="stable")]
     nodes, code = np.unique(cols[:, :2], return_inverse=True)
@@ -233,9 +250,10 @@ def _from_messages(cols: np.ndarray):
     msg = first // 2
     inviter = np.where(first % 2 == 1, rank[code[msg, 0]], -1)
     r = rank[code]
-    forward = np.flatnonzero(r[:, 0] < r[:, 1])
-    key, at_first = np.unique(r[forward, 0] * n + r[forward, 1], return_index=True)
-    return nodes[order], inviter, cols[msg, 2], key // n, key % n, cols[forward[at_first], 2]
+    kept = np.flatnonzero(r[:, 0] != r[:, 1] if invite_back else r[:, 0] < r[:, 1])
+    key, at_first = np.unique(r[kept, 0] * n + r[kept, 1], return_index=True)
+    joins = (nodes[order], inviter, cols[msg, 2])
+    return joins, (key // n, key % n, cols[kept[at_first], 2])
 
 
 def _table(
@@ -247,7 +265,10 @@ def _table(
     src = np.concatenate([inviter, inv_from])
     dst = np.concatenate([np.arange(n), inv_to])
     at = np.concatenate([join_at, inv_at]).astype(np.int64)
-    order = np.lexsort((kind, dst, at))  # by time, then invitee's join order, invite first
+    # By time, then the later-joined user's join order; within that, the
+    # invite that brings a user, its join, then its invites back.
+    step = np.where(kind == 1, 1, np.where(src < dst, 0, 2))
+    order = np.lexsort((step, np.maximum(src, dst), at))
     kind, src, dst, at = kind[order], src[order], dst[order], at[order]
     ids = pc.binary_join_element_wise(prefix, pc.cast(pa.array(nodes), pa.string()), "")
     local = pa.array((at + LOCAL_OFFSET_S).astype("datetime64[s]"), pa.timestamp("s"))

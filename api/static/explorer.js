@@ -48,7 +48,7 @@ function tooltip(node) {
   // A DOM element: vis-network shows it as is, so ids stay text.
   const tip = el("div", null, "tip");
   tip.textContent =
-    `${node.id}\nKOC score ${node.koc_score.toFixed(1)}, reach ${node.reach}` +
+    `${node.id}\nKOC score ${node.koc_score.toFixed(2)}, reach ${node.reach}` +
     (node.reason ? `\n${node.reason}` : "") +
     (node.flagged ? "\nflagged by fraud screening" : "");
   return tip;
@@ -186,7 +186,7 @@ async function showDetails(id) {
   const head = el("h2", user.id);
   head.id = "details-id";
   const dl = el("dl");
-  row(dl, "KOC score", user.koc_score === null ? "not analysed" : user.koc_score.toFixed(1));
+  row(dl, "KOC score", user.koc_score === null ? "not analysed" : user.koc_score.toFixed(2));
   row(dl, "top reason", user.top_reason || "-");
   row(dl, "community", user.community === null ? "-" : user.community);
   if (user.metrics) {

@@ -35,8 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graph.analysis.cascade import Ties, simulate_spread, spread_from
 from graph.analysis.searchlight import quotas
-from graph.analysis.tiegraph import concat_ranges, distinct
+from graph.analysis.tiegraph import concat_ranges
 
 # Users stored over all reverse-reachable sets before sampling stops (about
 # 16 bytes each, and as much again while picking): the memory bound, since
@@ -68,55 +69,17 @@ class InfluenceResult:
         return [p.user for p in self.picks]
 
 
-class _Csr:
-    """Ties grouped by one endpoint: for node u, others[ptr[u]:ptr[u + 1]]."""
-
-    def __init__(self, n: int, key: np.ndarray, other: np.ndarray, p: np.ndarray) -> None:
-        order = np.argsort(key, kind="stable")
-        self.others, self.p = other[order], p[order]
-        self.ptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(key, minlength=n), out=self.ptr[1:])
-
-    def expand(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which frontier entry, tie index) for every tie of the given nodes."""
-        starts = self.ptr[nodes]
-        lengths = self.ptr[nodes + 1] - starts
-        return np.repeat(np.arange(len(nodes)), lengths), concat_ranges(starts, lengths)
-
-
-def _spread_from(
-    csr: _Csr, n: int, roots_set: np.ndarray, roots: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Breadth-first over live ties from each (set, root) pair at once: the
-    distinct (set, node) pairs reached, as two arrays sorted by set then node."""
-    keys = distinct(roots_set.astype(np.int64) * n + roots)
-    frontier = keys
-    visited = keys
-    while frontier.size:
-        sets, nodes = frontier // n, frontier % n
-        owner, tie = csr.expand(nodes)
-        live = rng.random(len(tie)) < csr.p[tie]
-        cand = distinct(sets[owner[live]] * n + csr.others[tie[live]])
-        if not cand.size:
-            break
-        pos = np.searchsorted(visited, cand)
-        seen = pos < len(visited)
-        seen[seen] = visited[pos[seen]] == cand[seen]
-        frontier = cand[~seen]
-        visited = np.sort(np.concatenate([visited, frontier]), kind="stable")
-    return visited // n, visited % n
-
-
 class _RRSets:
     """Random reverse-reachable sets, kept as (set id, node) pairs."""
 
     CHUNK = 200_000
+    CHUNK_ENTRIES = 4_000_000  # stored users a chunk aims at: its arrays stay small
     FIRST = 1_000  # sets in the first chunk, before their size is known
 
     def __init__(
         self,
         n: int,
-        reverse: _Csr,
+        reverse: Ties,
         rng: np.random.Generator,
         max_entries: int,
     ) -> None:
@@ -140,13 +103,16 @@ class _RRSets:
             # Chunks sized to the room left by the sets' mean size so far; the
             # first, before any is known, as if each held every user.
             if self.count:
-                b = min(b, max(1, int(room * self.count / self.entries)))
+                per_set = self.entries / self.count
+                b = min(b, max(1, int(min(room, self.CHUNK_ENTRIES) / per_set)))
             else:
                 b = min(b, self.FIRST, max(1, room // self.n))
             roots = self.rng.integers(0, self.n, b)
-            sets, nodes = _spread_from(self.reverse, self.n, np.arange(b), roots, self.rng)
-            self.sets.append(sets + self.count)
-            self.nodes.append(nodes)
+            sets, nodes = spread_from(self.reverse, self.n, np.arange(b), roots, self.rng)
+            # int32 halves the memory and the sorts (n and the set count stay
+            # far below 2^31: the entries cap bounds both).
+            self.sets.append((sets + self.count).astype(np.int32))
+            self.nodes.append(nodes.astype(np.int32))
             self.count += b
             self.entries += len(nodes)
         return self.entries <= self.max_entries
@@ -226,7 +192,7 @@ def influence_maximisation(
     if n == 0 or not eligible.any():  # nobody to pick: nothing to sample
         return InfluenceResult([], 0.0, 0.0, 0.0, 0.0, 0, 0, epsilon, False)
     k_eff = max(1, min(k, int(eligible.sum())))
-    reverse = _Csr(n, dst, src, p)
+    reverse = Ties(n, dst, src, p)
     rng = np.random.default_rng(seed)
     rr = _RRSets(n, reverse, rng, max_rr_entries)
     log_n = math.log(max(n, 2))
@@ -287,26 +253,3 @@ def influence_maximisation(
         epsilon=epsilon,
         capped=capped,
     )
-
-
-def simulate_spread(
-    n: int,
-    src: np.ndarray,
-    dst: np.ndarray,
-    p: np.ndarray,
-    seeds: list[int],
-    simulations: int,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Monte-Carlo IC spread of `seeds`: mean and its 95% interval."""
-    if not seeds or simulations < 1:
-        return 0.0, 0.0, 0.0
-    forward = _Csr(n, src, dst, p)
-    rng = np.random.default_rng(seed)
-    sims = np.repeat(np.arange(simulations), len(seeds))
-    roots = np.tile(np.asarray(seeds, np.int64), simulations)
-    sets, _ = _spread_from(forward, n, sims, roots, rng)
-    sizes = np.bincount(sets, minlength=simulations).astype(np.float64)
-    mean = float(sizes.mean())
-    half = 1.96 * float(sizes.std(ddof=1)) / math.sqrt(simulations) if simulations > 1 else 0.0
-    return mean, mean - half, mean + half

@@ -1,21 +1,36 @@
-"""The KOC score: 0-100, a weighted sum of percentile ranks, with its parts.
+"""The KOC score: 0-100, a weighted sum of two per-signal scales, with its parts.
 
 For each component signal s with weight w (weights normalised to sum to 1),
-a user's percentile p_s is the share of other users with a strictly smaller
-value (so users at the minimum, such as everyone who never invited, get 0,
-and the single best user gets 1). Then
+two scales in [0, 1]:
 
-    koc_score = 100 * Σ_s w_s * p_s,   contribution_s = 100 * w_s * p_s
+- the percentile p_s: the share of other users with a strictly smaller
+  value (users at the minimum, such as everyone who never invited, get 0;
+  the single best user gets 1). It makes counts, money and probabilities
+  comparable and keeps one outlier from flattening the rest, but at the top
+  it saturates: among a million users the best hundred all sit near 1;
+- the magnitude m_s = log(1 + x/q) / log(1 + max/q), where x is the value
+  above the minimum (so users at the minimum get 0 here too: for counts the
+  minimum is 0, for PageRank it is the share everyone gets) and q the median
+  of the positive x: how far the user's value goes towards the best user's,
+  on a log scale (so twice the invites is a fixed step, whatever the unit).
+  It keeps separating the top, where percentiles cannot.
 
-so the contributions add up to the score and explain it. The default
-weights, and why, are in docs/koc-score.md.
+Then
+
+    koc_score = 100 * Σ_s w_s * (p_s + m_s) / 2,   contribution_s = 100 * w_s * (p_s + m_s) / 2
+
+so the contributions add up to the score and explain it, and only a user who
+is the best at every signal scores 100. The default weights, and why, are in
+docs/koc-score.md.
 
 Example::
 
     >>> import numpy as np
-    >>> score, parts = koc_score({"reach": np.array([0, 5, 9])}, {"reach": 1.0})
-    >>> score.tolist(), parts["reach"].tolist()
-    ([0.0, 50.0, 100.0], [0.0, 50.0, 100.0])
+    >>> score, parts = koc_score({"reach": np.array([0, 1, 3, 9])}, {"reach": 1.0})
+    >>> score.round(1).tolist()
+    [0.0, 27.0, 58.3, 100.0]
+    >>> bool(np.allclose(score, parts["reach"]))
+    True
 """
 
 from __future__ import annotations
@@ -42,6 +57,27 @@ def percentile(values: np.ndarray) -> np.ndarray:
     return smaller / (n - 1)
 
 
+def magnitude(values: np.ndarray) -> np.ndarray:
+    """log(1 + x/q) / log(1 + max/q) in [0, 1] for x the value above the
+    minimum and q the median positive x (module docstring); all 0 when every
+    value is the same.
+
+    >>> magnitude(np.array([0.0, 1.0, 3.0, 9.0])).round(3).tolist()
+    [0.0, 0.208, 0.5, 1.0]
+    >>> magnitude(np.array([2.0, 3.0, 5.0, 11.0])).round(3).tolist()  # the same, shifted
+    [0.0, 0.208, 0.5, 1.0]
+    """
+    x = np.asarray(values, float)
+    if not len(x):
+        return np.zeros(0)
+    x = x - x.min()
+    positive = x[x > 0]
+    if not len(positive):
+        return np.zeros(len(x))
+    q = float(np.median(positive))
+    return np.log1p(x / q) / np.log1p(positive.max() / q)
+
+
 def koc_score(
     signals: dict[str, np.ndarray], weights: dict[str, float]
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -52,7 +88,7 @@ def koc_score(
     if total <= 0:
         raise ValueError("score weights must have a positive sum")
     parts = {
-        name: 100.0 * (w / total) * percentile(signals[name])
+        name: 50.0 * (w / total) * (percentile(signals[name]) + magnitude(signals[name]))
         for name, w in weights.items()
         if w > 0
     }

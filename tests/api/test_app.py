@@ -262,6 +262,11 @@ def test_top_referrers_pages_agree_with_the_store(client):
     assert [r["id"] for r in first["items"] + second["items"][:10]] == [r["id"] for r in expected]
     assert [r["rank"] for r in second["items"][:2]] == [21, 22]
     assert first["total"] == store.referrer_count(Window()) == second["total"]
+    page = first["items"] + second["items"]
+    flagged = service(client).snapshot().users.filter(service(client).snapshot().users["flagged"])
+    held = set(flagged["id"].to_pylist())
+    assert {r["id"] for r in page if r["flagged"]} == held & {r["id"] for r in page}
+    assert all((r["flag_rules"] is not None) == r["flagged"] for r in page)
     reach = client.get("/v1/referrers/top?by=reach&limit=5", headers=VIEWER).json()
     values = [r["reach"] for r in reach["items"]]
     assert values == sorted(values, reverse=True) and reach["source"].startswith("snapshot")

@@ -174,6 +174,23 @@ def test_top_by_live_counts(campaign, koc, by):
     assert all(r["invites"] >= r["effective_invites"] for r in rows)
 
 
+def test_top_by_invites_marks_the_referrers_fraud_screening_holds_back(campaign, koc):
+    before = json.loads(koc("top", "--limit", 1000, "--json").stdout)["rows"]
+    assert {r["flagged"] for r in before} == {None}
+    assert "not screened for fraud yet" in koc("top").stdout
+    koc("analyze", "--json")
+    queue = json.loads(koc("flags", "--limit", 10_000, "--json").stdout)["users"]
+    held = {f["user_id"] for f in queue}
+    rows = json.loads(koc("top", "--limit", 1000, "--json").stdout)["rows"]
+    marked = {r["id"]: r["flag_rules"] for r in rows if r["flagged"]}
+    assert marked and set(marked) == held & {r["id"] for r in rows}
+    farmer, rules = next(iter(marked.items()))
+    assert rules and "⚑" in koc("top", "--limit", 1000).stdout
+    koc("review", farmer, "--approve", "--note", "checked")
+    again = json.loads(koc("top", "--limit", 1000, "--json").stdout)["rows"]
+    assert {r["id"] for r in again if r["flagged"]} == set(marked) - {farmer}
+
+
 def test_top_from_snapshot_needs_an_analysis_with_the_same_filters(campaign, koc):
     result = koc("top", "--by", "reach")
     assert result.exit_code == 1 and "run an analysis first (koc analyze)" in result.stderr

@@ -54,7 +54,7 @@ def rows(table) -> list[tuple]:
 
 
 def test_pairs_join_in_seeded_order_through_the_earliest_joined_neighbour():
-    table = events_from_text(PAIRS, seed=1, id_prefix="")
+    table = events_from_text(PAIRS, seed=1, id_prefix="", invite_back=False)
     assert rows(table) == [
         ("join", None, "50", day(0)),
         ("join", None, "10", day(30)),  # its neighbours 20 and 30 join later
@@ -70,20 +70,41 @@ def test_pairs_join_in_seeded_order_through_the_earliest_joined_neighbour():
     assert summarise(table) == {"users": 5, "referred": 3, "organic": 2, "invites": 5}
 
 
+def test_pairs_friends_invite_back_after_they_join():
+    forward = events_from_text(PAIRS, seed=1, id_prefix="", invite_back=False)
+    both = events_from_text(PAIRS, seed=1, id_prefix="")
+    assert summarise(both) == {**summarise(forward), "invites": 10}
+    joined = {r["invitee_id"]: r["occurred_at"] for r in both.to_pylist() if r["type"] == "join"}
+    ties = {(r[1], r[2]) for r in rows(forward) if r[0] == "invite"}
+    back = [r for r in rows(both) if r[0] == "invite" and (r[1], r[2]) not in ties]
+    assert {(inviter, invitee) for _, inviter, invitee, _ in back} == {(b, a) for a, b in ties}
+    for _, inviter, _, at in back:  # after the inviter's join, within a week
+        delay = datetime.fromisoformat(at) - datetime.fromisoformat(joined[inviter])
+        assert timedelta(hours=1) <= delay < timedelta(days=7)
+    assert [r for r in rows(both) if r not in back] == rows(forward)
+
+
 def test_messages_join_when_first_reached_with_real_times():
     table = events_from_text(MESSAGES, id_prefix="u")
-    at = {t: f"1970-01-01 08:{t // 60:02d}:{t % 60:02d}" for t in (100, 160, 200, 400, 500)}
+    at = {t: f"1970-01-01 08:{t // 60:02d}:{t % 60:02d}" for t in (100, 160, 170, 200, 400, 500)}
     assert rows(table) == [
         ("join", None, "u1", at[100]),  # sent before being reached: organic
         ("invite", "u1", "u2", at[100]),
         ("join", "u1", "u2", at[100]),
         ("invite", "u2", "u3", at[160]),
         ("join", "u2", "u3", at[160]),
+        ("invite", "u3", "u1", at[170]),  # to an earlier-joined user: an invite back
         ("invite", "u1", "u3", at[200]),  # 3 was already in: a tie, no join
         ("join", None, "u4", at[400]),
+        ("invite", "u4", "u1", at[400]),
         ("join", None, "u6", at[500]),
         ("invite", "u6", "u7", at[500]),
         ("join", "u6", "u7", at[500]),
+        ("invite", "u7", "u6", at[500]),  # same second: after 7's join
+    ]
+    forward = events_from_text(MESSAGES, id_prefix="u", invite_back=False)
+    assert rows(forward) == [
+        r for r in rows(table) if r[1:3] not in {("u3", "u1"), ("u4", "u1"), ("u7", "u6")}
     ]
 
 
@@ -144,7 +165,10 @@ def test_koc_generate_from_edges(tmp_path):
     assert done.exit_code == 0, done.output
     summary = json.loads(done.stdout)
     assert summary["format"] == "parquet" and summary["kind"] == "messages"
-    assert (summary["users"], summary["referred"], summary["invites"]) == (6, 3, 4)
+    assert (summary["users"], summary["referred"], summary["invites"]) == (6, 3, 7)
+    args = ["generate", "--from-edges", str(src), "--out", str(out), "--json", "--no-invite-back"]
+    forward = json.loads(runner.invoke(app, args).stdout)
+    assert forward["invites"] == 4  # the three invites back left out
     truth = json.loads(Path(summary["truth"]).read_text(encoding="utf-8"))
     assert truth["planted_kocs"] == truth["farm_accounts"] == [] and "nothing" in truth["note"]
     for args in ([], ["--users", "100", "--from-edges", str(src)]):
@@ -185,8 +209,11 @@ def check_joins(table) -> dict[str, str]:
             assert joined_at[j["inviter_id"]] <= j["occurred_at"]
     assert [j["occurred_at"] for j in joins] == sorted(joined_at.values())
     invites = table.filter(pc.equal(table["type"], "invite")).to_pylist()
-    assert all(position[i["inviter_id"]] < position[i["invitee_id"]] for i in invites)
-    assert all(i["occurred_at"] >= joined_at[i["invitee_id"]] for i in invites)
+    # An invite to a later-joined user is at or after its join; one back, after both joins.
+    assert all(
+        i["occurred_at"] >= max(joined_at[i["inviter_id"]], joined_at[i["invitee_id"]])
+        for i in invites
+    )
     return joined_at
 
 
@@ -194,10 +221,12 @@ def test_ego_facebook(facebook):
     assert len(parse_edges(shared_data("ego-facebook.txt").read_text("utf-8"))[0]) == 88_234
     assert len(check_joins(facebook)) == 4_039
     counts = summarise(facebook)
-    assert counts["invites"] == 88_234  # one per tie: no duplicates or self-loops in the file
+    # one each way per tie: no duplicates or self-loops in the file
+    assert counts["invites"] == 2 * 88_234
     assert counts["referred"] + counts["organic"] == 4_039 and counts["organic"] < 400
     assert facebook["occurred_at"][0].as_py() == "2026-03-01 00:00:00"
-    assert facebook["occurred_at"][-1].as_py() < "2026-07-29"  # 150 days
+    assert max(check_joins(facebook).values()) < "2026-07-29"  # joins over 150 days
+    assert facebook["occurred_at"][-1].as_py() < "2026-08-05"  # the last friend invites back
 
 
 def test_collegemsg(college):

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from graph.analysis.fraud import FraudRules, screen_fraud
+from graph.analysis.fraud import FraudRules, idle_users, screen_fraud
 from graph.analysis.snapshot import AnalysisParams, analyze
 from loaders.generator import generate_campaign, write_campaign
 
@@ -92,18 +92,64 @@ def test_dead_invitees_need_never_acting_and_churned_invitees():
     assert not screen(parent, churned=churned, converted=bought).flags
 
 
-def test_rings_are_closed_loops_of_enough_users():
-    # 0 -> 1 -> 2 -> 0 (a loop of three), 3 <-> 4 (mutual invites), 5 -> 6 plain.
-    parent = [-1, 0, 1, -1, -1, -1, 5]
-    ties = ([2, 3, 4], [0, 4, 3])
+def test_rings_are_small_loops_of_idle_users():
+    # 0 refers 1..4, who invite each other round a loop: a farm's island.
+    # 5 -> 6 -> 7 are friends and 7 invites 5 back: a loop of active users.
+    parent = [-1, 0, 0, 0, 0, -1, 5, 6]
+    ties = ([1, 2, 3, 4, 7], [2, 3, 4, 1, 5])
     hit = screen(parent, ties=ties, ring_users=3)
-    assert rules_of(hit) == {0: {"ring"}, 1: {"ring"}, 2: {"ring"}}
-    hit2 = screen(parent, ties=ties, ring_users=2)
-    assert set(rules_of(hit2)) == {0, 1, 2, 3, 4}
-    # Compare with networkx: users in strongly connected groups of 2+.
-    g = nx.DiGraph([(p, c) for c, p in enumerate(parent) if p >= 0] + list(zip(*ties, strict=True)))
+    assert rules_of(hit) == {u: {"ring"} for u in (1, 2, 3, 4)}
+    ring = next(f for f in hit.flags if f.rule == "ring")
+    assert ring.evidence == {"loop_users": 4, "never_acted": 4}
+    # The loop must fit under the size bound.
+    assert not screen(parent, ties=ties, ring_users=3, ring_max_users=3).flags
+    # An idle pair (3 <-> 4 inviting each other) counts from ring_users=2.
+    pair = ([3, 4], [4, 3])
+    assert not screen(parent, ties=pair).flags
+    assert set(rules_of(screen(parent, ties=pair, ring_users=2))) == {3, 4}
+    # One member buying is not enough to clear a loop of four: 3 of 4 stay
+    # idle, under the default 0.8; two buying clears it.
+    bought = [False, True, False, False, False, False, False, False]
+    assert not screen(parent, ties=ties, converted=bought).flags
+    ok_share = screen(parent, ties=ties, converted=bought, dead_share=0.75)
+    assert set(rules_of(ok_share)) == {1, 2, 3, 4}
+
+
+def test_rings_are_strongly_connected_groups():
+    # Compare loop membership with networkx on a random graph where
+    # everybody is idle (ties only among one referrer's invitees).
+    rng = np.random.default_rng(5)
+    n = 60
+    parent = np.r_[-1, np.zeros(n - 1, np.int64)]
+    src, dst = rng.integers(1, n, 90), rng.integers(1, n, 90)
+    hit = screen(parent, ties=(src, dst), ring_users=2)
+    g = nx.DiGraph(list(zip(src.tolist(), dst.tolist(), strict=True)))
+    g.remove_edges_from(nx.selfloop_edges(g))
     looped = {u for comp in nx.strongly_connected_components(g) if len(comp) > 1 for u in comp}
-    assert set(rules_of(hit2)) == looped
+    assert looped and set(rules_of(hit)) == looped
+
+
+def test_idle_users_act_only_inside_their_inviters_circle():
+    # 0 referred 1, 2, 3; 1 referred 4. 2 invites back its referrer 0 and
+    # its sibling 3; 3 invites 4, a sibling's invitee: outside its circle.
+    parent = np.array([-1, 0, 0, 0, 1])
+    ties = (np.array([2, 2, 3]), np.array([0, 3, 4]))
+    idle = idle_users(parent, *ties, np.zeros(5, bool))
+    assert idle.tolist() == [False, False, True, False, True]
+    bought = np.array([False, False, False, False, True])
+    assert idle_users(parent, *ties, bought).tolist() == [False, False, True, False, False]
+
+
+def test_a_burst_of_invitees_who_go_on_to_act_is_not_a_farm():
+    # 0 credits 1..7 within seven minutes; 1, 2 and 3 each bring a user later.
+    parent = [-1, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]
+    at = np.array([0, 1, 2, 3, 4, 5, 6, 7, 900, 901, 902]) * MINUTE
+    hit = screen(parent, at=at, burst_joins=4, burst_minutes=10)
+    assert rules_of(hit) == {0: {"burst"}} | {u: {"burst_invitee"} for u in (4, 5, 6, 7)}
+    assert "of users who never acted" in hit.flags[0].reason
+    # When 4 acts too, only three idle invitees are left: no burst of four.
+    busy = [*parent, 4]
+    assert not screen(busy, at=np.r_[at, 903 * MINUTE], burst_joins=4, burst_minutes=10).flags
 
 
 def test_chains_are_long_runs_of_single_referrals():
@@ -120,23 +166,27 @@ def test_chains_are_long_runs_of_single_referrals():
 
 
 def test_risk_combines_rule_weights():
-    # 0 refers 1 and 2 a minute apart (a burst of two); 1 -> 3 -> 4 -> 5 is a chain.
-    parent = [-1, 0, 0, 1, 3, 4]
-    at = np.array([0, 1, 2, 500, 1000, 1500]) * MINUTE
+    # 0 refers 1 and 2 a minute apart (a burst of two idle invitees), both
+    # churn (dead invitees); 3 -> 4 -> 5 -> 6 is a chain.
+    parent = [-1, 0, 0, -1, 3, 4, 5]
+    at = np.array([0, 1, 2, 0, 500, 1000, 1500]) * MINUTE
+    churned = [False, True, True, False, False, False, False]
     hit = screen(
         parent,
         at=at,
+        churned=churned,
         chain_length=3,
         burst_joins=2,
         burst_minutes=5,
-        weights={"chain": 0.5, "burst_invitee": 0.6},
+        min_invitees=2,
+        weights={"burst_invitee": 0.6, "dead_invitee": 0.3},
     )
     flags = rules_of(hit)
-    assert flags[1] == {"chain", "burst_invitee"}
-    assert hit.risk[1] == pytest.approx(100 * (1 - 0.5 * 0.4))
-    assert flags[0] == {"burst"}
-    assert hit.risk[0] == pytest.approx(70.0)  # the default burst weight
-    assert hit.risk[2] == pytest.approx(60.0) and hit.risk[5] == pytest.approx(50.0)
+    assert flags[1] == flags[2] == {"burst_invitee", "dead_invitee"}
+    assert hit.risk[1] == pytest.approx(100 * (1 - 0.4 * 0.7))
+    assert flags[0] == {"burst", "dead_invitees"}
+    assert hit.risk[0] == pytest.approx(100 * (1 - 0.3 * 0.5))  # the default weights
+    assert flags[6] == {"chain"} and hit.risk[6] == pytest.approx(50.0)
 
 
 def test_rules_validate_thresholds():

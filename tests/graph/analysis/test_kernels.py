@@ -190,8 +190,11 @@ def test_percentile_and_score_contributions():
     assert percentile(np.array([0, 0, 3, 7])).tolist() == [0, 0, 2 / 3, 1]
     signals = {"reach": np.array([0, 1, 2.0]), "gmv": np.array([5, 0, 5.0])}
     score, parts = koc_score(signals, {"reach": 3, "gmv": 1})
-    assert parts["reach"].tolist() == [0, 37.5, 75]
-    assert parts["gmv"].tolist() == [12.5, 0, 12.5]
+    # reach: p = 0, 1/2, 1; m = log(1 + x/1.5) / log(1 + 2/1.5); weight 3/4
+    m1 = np.log(1 + 1 / 1.5) / np.log(1 + 2 / 1.5)
+    assert parts["reach"] == pytest.approx([0, 37.5 * (0.5 + m1), 75])
+    # gmv: p = 1/2, 0, 1/2; m = 1, 0, 1 (both at the max); weight 1/4
+    assert parts["gmv"] == pytest.approx([18.75, 0, 18.75])
     assert np.allclose(score, parts["reach"] + parts["gmv"])
     with pytest.raises(ValueError, match="unknown signals: nope"):
         koc_score(signals, {"nope": 1})
