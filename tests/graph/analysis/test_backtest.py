@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from graph.analysis.backtest import backtest
+from graph.analysis.snapshot import AnalysisParams
 from loaders.generator import generate_campaign, write_campaign
 from tests.conftest import write_csv
 
@@ -74,7 +75,9 @@ def test_strategies_beat_random_on_a_generated_campaign(tmp_path, store, ingest)
     ingest(path)
     last = store.stats().last_event_at
     cutoff = datetime(last.year, last.month, 1, tzinfo=UTC)
-    result = backtest(store, cutoff, k=20, horizon_days=30)
+    # Betweenness is not under test here: sampled above 1,000 users, not exact (4 s an analysis).
+    sampled = AnalysisParams(betweenness_exact_limit=1000)
+    result = backtest(store, cutoff, k=20, horizon_days=30, params=sampled)
     rows = {r.name: r for r in result.rows}
     assert result.new_referrals > 100
     for name in ("coverage", "influence", "score", "top_invites"):

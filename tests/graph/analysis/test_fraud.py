@@ -4,6 +4,7 @@ campaign against its planted farms."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import networkx as nx
 import numpy as np
@@ -12,9 +13,14 @@ import pytest
 
 from graph.analysis.fraud import FraudRules, idle_users, screen_fraud
 from graph.analysis.snapshot import AnalysisParams, analyze
+from graph.embedded import EmbeddedStore
+from graph.ingest import ingest_file
 from loaders.generator import generate_campaign, write_campaign
+from loaders.quarantine import Quarantine
 
 NO_EDGES = np.empty(0, np.int64)
+# Betweenness is not under test here: sampled above 1,000 users, not exact (4 s an analysis).
+SAMPLED = AnalysisParams(betweenness_exact_limit=1000)
 MINUTE = 60_000_000
 
 
@@ -199,18 +205,29 @@ def test_rules_validate_thresholds():
     assert FraudRules(weights={"burst": 0.9}).weights["ring"] == 0.5  # the rest keep defaults
 
 
-@pytest.fixture
-def farm_store(tmp_path, store, ingest):
+@pytest.fixture(scope="module")
+def farm_campaign(tmp_path_factory):
+    """An 8,000-user campaign with planted farms, ingested once; each test
+    gets its own copy of the store (some record reviews)."""
+    work = tmp_path_factory.mktemp("farms")
     events, truth = generate_campaign(users=8000, seed=11)
-    path = tmp_path / "campaign.parquet"
-    write_campaign(events, truth, path, "parquet")
-    ingest(path)
-    return store, truth
+    write_campaign(events, truth, work / "campaign.parquet", "parquet")
+    with EmbeddedStore(work / "store.duckdb", memory_limit="1GB") as store:
+        ingest_file(store, work / "campaign.parquet", quarantine=Quarantine(work / "q.csv"))
+    return work / "store.duckdb", truth
+
+
+@pytest.fixture
+def farm_store(farm_campaign, tmp_path):
+    template, truth = farm_campaign
+    shutil.copy(template, tmp_path / "store.duckdb")
+    with EmbeddedStore(tmp_path / "store.duckdb", memory_limit="1GB") as store:
+        yield store, truth
 
 
 def test_planted_farms_are_flagged_and_their_invitees_not_effective(farm_store):
     store, truth = farm_store
-    snapshot = analyze(store)
+    snapshot = analyze(store, SAMPLED)
     users = {r["id"]: r for r in snapshot.users.to_pylist()}
     farm = set(truth.farm_accounts)
     flagged = {u for u, r in users.items() if r["flagged"]}
@@ -232,12 +249,12 @@ def test_planted_farms_are_flagged_and_their_invitees_not_effective(farm_store):
 
 def test_approval_restores_effective_invites(farm_store):
     store, truth = farm_store
-    before = analyze(store)
+    before = analyze(store, SAMPLED)
     store.save_snapshot(before.to_saved())
     farm = truth.farms[0]
     for account in farm["accounts"]:
         store.record_review(account, "approved", "checked: real people", "tester")
-    after = analyze(store)
+    after = analyze(store, SAMPLED)
     row = {r["id"]: r for r in after.users.to_pylist()}[farm["farmer"]]
     assert row["fraudulent_invites"] == 0
     assert row["effective_invites"] == row["invites"] - row["churned_invites"]
@@ -251,6 +268,7 @@ def test_thresholds_come_from_params(farm_store):
     strict = analyze(
         store,
         AnalysisParams(
+            betweenness_exact_limit=1000,
             fraud=FraudRules(
                 burst_joins=1000,
                 device_users=1000,
@@ -258,7 +276,7 @@ def test_thresholds_come_from_params(farm_store):
                 min_invitees=1000,
                 ring_users=1000,
                 chain_length=1000,
-            )
+            ),
         ),
     )
     assert not strict.flags.num_rows

@@ -11,7 +11,7 @@ import pytest
 from graph.analysis.communities import communities
 from graph.analysis.kocs import KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.searchlight import quotas
-from graph.analysis.snapshot import analyze
+from graph.analysis.snapshot import AnalysisParams, analyze
 from graph.analysis.tiegraph import TieGraph, undirected_graph
 from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
@@ -21,6 +21,9 @@ from loaders.generator import generate_campaign, write_campaign
 from loaders.quarantine import Quarantine
 from tests.conftest import write_csv
 
+# Betweenness is not under test here: sampled above 1,000 users, not exact (4 s an analysis).
+SAMPLED = AnalysisParams(betweenness_exact_limit=1000)
+
 
 @pytest.fixture
 def analysed(tmp_path, store, ingest):
@@ -28,7 +31,7 @@ def analysed(tmp_path, store, ingest):
     path = tmp_path / "campaign.parquet"
     write_campaign(events, truth, path, "parquet")
     ingest(path)
-    snapshot = analyze(store)
+    snapshot = analyze(store, SAMPLED)
     store.save_snapshot(snapshot.to_saved())
     return store, snapshot, truth
 
@@ -41,7 +44,7 @@ def analysed_once(tmp_path_factory):
     write_campaign(events, truth, tmp / "campaign.parquet", "parquet")
     store = EmbeddedStore(tmp / "store.duckdb", memory_limit="1GB")
     ingest_file(store, tmp / "campaign.parquet", quarantine=Quarantine(tmp / "q.csv"))
-    snapshot = analyze(store)
+    snapshot = analyze(store, SAMPLED)
     store.save_snapshot(snapshot.to_saved())
     yield store, snapshot, truth
     store.close()

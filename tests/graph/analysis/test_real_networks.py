@@ -15,7 +15,7 @@ from graph.analysis.backtest import BASELINES, backtest
 from graph.analysis.fraud import FraudRules
 from graph.analysis.kocs import STRATEGIES
 from graph.analysis.score import DEFAULT_WEIGHTS
-from graph.analysis.snapshot import Snapshot, analyze
+from graph.analysis.snapshot import AnalysisParams, Snapshot, analyze
 from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
 from loaders.edges import NetworkTruth, events_from_edges
@@ -30,7 +30,8 @@ def analysed(events, truth, workdir: Path) -> Snapshot:
     write_campaign(events, truth, path, "parquet")
     with EmbeddedStore(workdir / "store.duckdb", memory_limit="1GB") as store:
         ingest_file(store, path, quarantine=Quarantine(workdir / "quarantine.csv"))
-        return analyze(store)
+        # Betweenness is not under test here: sampled, not exact (3 s on ego-Facebook).
+        return analyze(store, AnalysisParams(betweenness_exact_limit=1000))
 
 
 @pytest.fixture(scope="module", params=["ego-facebook.txt", "collegemsg.txt"])
@@ -83,7 +84,8 @@ def test_backtest_on_real_timing_beats_random_picks(tmp_path):
     with EmbeddedStore(tmp_path / "store.duckdb", memory_limit="1GB") as store:
         ingest_file(store, tmp_path / "e.parquet", quarantine=Quarantine(tmp_path / "q.csv"))
         cutoff = datetime.fromisoformat("2004-05-15T00:00:00+08:00")
-        result = backtest(store, cutoff, k=50, horizon_days=90)
+        sampled = AnalysisParams(betweenness_exact_limit=1000)  # betweenness not under test
+        result = backtest(store, cutoff, k=50, horizon_days=90, params=sampled)
     share = {r.name: r.tree_share for r in result.rows}
     assert set(share) == {*STRATEGIES, *BASELINES}
     assert result.new_referrals > 400 and all(r.picks == 50 for r in result.rows)
