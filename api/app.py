@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, queries
 from api import explorer as explorer_views
+from api.deps import EncodedUserPaths
 from api.routes import analyses, events, explorer, exports, flags, health, reads
 from api.service import Service
 from api.settings import Settings, get_settings
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     )
     app.state.settings = settings
     errors.install(app)
+    app.add_middleware(EncodedUserPaths)
     app.add_middleware(
         errors.BodyLimit,
         default=settings.max_body_bytes,

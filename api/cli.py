@@ -36,7 +36,7 @@ from loaders.errors import SearchlightError
 from loaders.generator import FORMATS, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
 from loaders.quarantine import Quarantine
-from loaders.validate import check_timezone
+from loaders.validate import TimeBounds, check_timezone
 
 app = typer.Typer(
     help="Searchlight: find the KOCs in a brand's referral network.",
@@ -140,7 +140,15 @@ def ingest(
             for path in paths:
                 try:
                     reports.append(
-                        _ingest_one(the_store, path, rejects, the_mapping, zone, quiet or json_)
+                        _ingest_one(
+                            the_store,
+                            path,
+                            rejects,
+                            the_mapping,
+                            zone,
+                            quiet or json_,
+                            settings.time_bounds,
+                        )
                     )
                 except SearchlightError as exc:
                     if reports:
@@ -172,7 +180,13 @@ def ingest(
 
 
 def _ingest_one(
-    store: Store, path: Path, rejects: Quarantine, mapping: Mapping, zone: str, quiet: bool
+    store: Store,
+    path: Path,
+    rejects: Quarantine,
+    mapping: Mapping,
+    zone: str,
+    quiet: bool,
+    bounds: TimeBounds,
 ) -> IngestReport:
     show = (
         not quiet
@@ -181,7 +195,9 @@ def _ingest_one(
         and path.stat().st_size >= PROGRESS_MIN_BYTES
     )
     if not show:
-        return ingest_file(store, path, quarantine=rejects, mapping=mapping, timezone=zone)
+        return ingest_file(
+            store, path, quarantine=rejects, mapping=mapping, timezone=zone, bounds=bounds
+        )
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -196,7 +212,13 @@ def _ingest_one(
             bar.update(task, completed=done, total=total)
 
         return ingest_file(
-            store, path, quarantine=rejects, mapping=mapping, timezone=zone, progress=advance
+            store,
+            path,
+            quarantine=rejects,
+            mapping=mapping,
+            timezone=zone,
+            progress=advance,
+            bounds=bounds,
         )
 
 

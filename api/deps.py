@@ -1,15 +1,18 @@
-"""What routes share: the service, cached JSON answers, time parameters."""
+"""What routes share: the service, cached JSON answers, time parameters, user
+ids in paths."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError
 from api.service import Service
@@ -44,3 +47,46 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+# -- user ids in paths ----------------------------------------------------------
+
+USER_PATHS = ("/v1/users/", "/v1/flags/")
+MAX_USER_ID = 256  # as ingest accepts (loaders.validate.MAX_ID_LENGTH)
+
+
+class EncodedUserPaths:
+    """Routes the user paths on the path as sent, still percent-encoded.
+
+    An id may hold '/' (ingest takes any text id), and a decoded path cannot
+    tell `/v1/users/a%2Fnetwork` (the user "a/network") from
+    `/v1/users/a/network` (user "a"'s network). Encoded, an id is always one
+    path segment; `user_id_param` decodes it, once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            path = raw.split(b"?", 1)[0].decode("ascii", errors="replace")
+            if path.startswith(USER_PATHS):
+                scope = {**scope, "path": path}
+        await self.app(scope, receive, send)
+
+
+def user_id_param(
+    user_id: Annotated[
+        str, Path(min_length=1, max_length=3 * MAX_USER_ID, description="the user's id")
+    ],
+) -> str:
+    """The user id of the path, percent-decoded (see `EncodedUserPaths`)."""
+    decoded = unquote(user_id)
+    if len(decoded) > MAX_USER_ID:
+        raise ApiError(
+            422, f"a user id is at most {MAX_USER_ID} characters", field="user_id", location="path"
+        )
+    return decoded
+
+
+UserIdDep = Annotated[str, Depends(user_id_param)]

@@ -20,6 +20,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,11 +52,19 @@ COLUMNS = (
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Characters a spreadsheet cell cannot hold (XLSX refuses the whole file):
+# stores written before ingest refused them may still have some.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would run as a formula, made plain text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    """A text cell made safe: one a spreadsheet would run as a formula becomes
+    plain text, and control characters become U+FFFD, so one row can never
+    break an export."""
+    if not isinstance(value, str):
+        return value
+    value = _CONTROL.sub("\ufffd", value)
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def reward_tier(score: float, tiers: dict[str, float]) -> str:

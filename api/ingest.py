@@ -147,7 +147,13 @@ def _ingest(
     rejects = Quarantine(settings.quarantine_dir / f"api-{stamp}-{uuid.uuid4().hex[:8]}.csv")
     try:
         report = ingest_file(
-            service.store, path, quarantine=rejects, mapping=mapping, timezone=zone, source=source
+            service.store,
+            path,
+            quarantine=rejects,
+            mapping=mapping,
+            timezone=zone,
+            source=source,
+            bounds=settings.time_bounds,
         )
     except SearchlightError as exc:
         # Name the upload, never the server's temporary path.

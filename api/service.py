@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from api.settings import Settings
 from graph.analysis.kocs import SnapshotGraph, snapshot_graph
-from graph.analysis.snapshot import AnalysisParams, analyze
+from graph.analysis.snapshot import AnalysisParams, EmptyWindowError, analyze
 from graph.store import SavedSnapshot, Store
 from loaders.errors import SearchlightError
 
@@ -68,6 +68,7 @@ class Job:
     error: str | None = None
     summary: dict | None = None
     done: threading.Event | None = None
+    refused: bool = False  # the parameters themselves were wrong (an empty window)
 
 
 class Service:
@@ -205,6 +206,7 @@ class Service:
             job.status = "succeeded"
         except SearchlightError as exc:
             job.status, job.error = "failed", str(exc)
+            job.refused = isinstance(exc, EmptyWindowError)
         except Exception as exc:  # a bug: keep the server up, say so in the job
             log.exception("analysis %s failed", job.id)
             job.status, job.error = "failed", f"internal error: {type(exc).__name__}: {exc}"

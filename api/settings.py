@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from graph.analysis.fraud import FraudRules
 from graph.store import DEFAULT_STORE_URL, Store, open_store
 from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.errors import SearchlightError
+from loaders.validate import DEFAULT_TIME_BOUNDS, TimeBounds
 
 ROLES = ("viewer", "admin")
 # Short keys can be guessed; 16 characters of a random token is the floor.
@@ -31,6 +40,14 @@ class Settings(BaseSettings):
         DEFAULT_STORE_URL, description="a file path or duckdb:///path (embedded store)"
     )
     timezone: str = Field(DEFAULT_TIMEZONE, description="zone of naive times in source files")
+    event_earliest: datetime = Field(
+        DEFAULT_TIME_BOUNDS.earliest,
+        description="events before this time are rejected at ingest (ISO 8601 with a zone)",
+    )
+    event_latest: datetime = Field(
+        DEFAULT_TIME_BOUNDS.latest,
+        description="events at or after this time are rejected at ingest (ISO 8601 with a zone)",
+    )
     quarantine_dir: Path = Field(
         Path("./data/quarantine"), description="where rejected rows are written"
     )
@@ -127,6 +144,16 @@ class Settings(BaseSettings):
             if not 0 <= floor <= 100:
                 raise ValueError(f"tier {name!r}: minimum KOC score {floor} is not in 0..100")
         return dict(sorted(tiers.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def time_bounds(self) -> TimeBounds:
+        """The event times ingest accepts (KOC_EVENT_EARLIEST, KOC_EVENT_LATEST)."""
+        return TimeBounds(self.event_earliest, self.event_latest)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Settings:
+        self.time_bounds  # noqa: B018 - raises on naive or reversed bounds
+        return self
 
     def open_store(self, url: str | None = None, *, read_only: bool = False) -> Store:
         """The store these settings (or `url`) name."""

@@ -250,7 +250,6 @@ RETURN watermark, snapshot, reviews
 # -- reads ---------------------------------------------------------------------
 
 
-
 # Large reads come back as columns, a page of users at a time in id order
 # (the uniqueness constraint's index gives the order): one record of lists
 # a page, which the driver unpacks in Rust, instead of a Python object a row.

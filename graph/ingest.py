@@ -20,6 +20,7 @@ from loaders.mapping import Mapping
 from loaders.pipeline import EventStream, open_events
 from loaders.quarantine import Quarantine, QuarantinePart
 from loaders.readers import MalformedCsvError
+from loaders.validate import DEFAULT_TIME_BOUNDS, TimeBounds
 
 # progress(bytes_done, bytes_total) after each batch read.
 Progress = Callable[[int, int], None]
@@ -49,6 +50,7 @@ def ingest_file(
     timezone: str = DEFAULT_TIMEZONE,
     progress: Progress | None = None,
     source: str | None = None,
+    bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
 ) -> IngestReport:
     """Read, validate and apply one file. Raises `SearchlightError` (and
     changes nothing) when the file cannot be read at all. `source` names the
@@ -57,13 +59,13 @@ def ingest_file(
     name = source or str(path)
     try:
         stream, part, result = _apply(
-            store, path, name, quarantine, mapping, timezone, progress, False
+            store, path, name, quarantine, mapping, timezone, progress, False, bounds
         )
     except MalformedCsvError:
         # A row the fast parser cannot split: the batch was rolled back; read
         # the file again line by line so that row is quarantined with its line.
         stream, part, result = _apply(
-            store, path, name, quarantine, mapping, timezone, progress, True
+            store, path, name, quarantine, mapping, timezone, progress, True, bounds
         )
     part.commit()
     rejected = stream.rows_rejected
@@ -89,8 +91,9 @@ def _apply(
     timezone: str,
     progress: Progress | None,
     tolerant: bool,
+    bounds: TimeBounds,
 ) -> tuple[EventStream, QuarantinePart, BatchResult]:
-    stream = open_events(Path(path), mapping, timezone, tolerant=tolerant)
+    stream = open_events(Path(path), mapping, timezone, tolerant=tolerant, bounds=bounds)
     part = quarantine.part(name)
     try:
         result = store.ingest(_reported(stream, part, progress), source=name)

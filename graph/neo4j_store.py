@@ -286,9 +286,7 @@ class Neo4jStore:
         driver = getattr(self._runner, "driver", None)
         if driver is None:
             raise neo4j_gds.GdsUnavailableError("this store's runner has no Neo4j driver for GDS")
-        return neo4j_gds.connect(
-            self._runner, driver, self._url.database, self.url, _window_params
-        )
+        return neo4j_gds.connect(self._runner, driver, self._url.database, self.url, _window_params)
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None:
         neo4j_snapshots.save(self._runner, snapshot, self.batch_size)

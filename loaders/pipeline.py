@@ -14,7 +14,7 @@ from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.mapping import Mapping
 from loaders.quarantine import QuarantinePart
 from loaders.readers import LINE, RAW_JSON, Source, open_source
-from loaders.validate import REJECTED_SCHEMA, Validator
+from loaders.validate import DEFAULT_TIME_BOUNDS, REJECTED_SCHEMA, TimeBounds, Validator
 
 
 @dataclass
@@ -123,6 +123,7 @@ def open_events(
     timezone: str = DEFAULT_TIMEZONE,
     *,
     tolerant: bool = False,
+    bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
 ) -> EventStream:
     """Open `path` for ingest. Fails with a clear `SearchlightError` before any
     row is read when the file is unreadable or lacks a required column.
@@ -135,4 +136,4 @@ def open_events(
     if source.format == "jsonl":
         header.append(RAW_JSON)
     header.append(LINE)
-    return EventStream(source, Validator(header, columns, mapping, timezone))
+    return EventStream(source, Validator(header, columns, mapping, timezone, bounds))

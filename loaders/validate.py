@@ -16,8 +16,15 @@ Rules (DESIGN.md, "Canonical event"):
   (12-13 digits); naive times are in `timezone`; stored in UTC;
 - `amount` is required on convert, a non-negative number (thousands
   separators and a leading ¥ are allowed);
+- times must fall in `TimeBounds` (default 2000-01-01 up to 2100-01-01
+  UTC) and a written offset must stay within ±14:00: a year 1
+  or 10000, or a `+99:00`, is a broken export, and stored it would poison
+  every read of the store;
 - ids are trimmed text; an id in scientific notation (1.23E+18) was rounded
-  by a spreadsheet and is rejected rather than stored wrong.
+  by a spreadsheet and is rejected rather than stored wrong. Ids and the
+  event id may not hold control characters (NUL, tabs, line breaks: they
+  break exports, URLs and terminals); ids, the event id, campaign and
+  channel may not exceed `MAX_ID_LENGTH` (256 characters).
 
 `event_id`, when absent, is the MD5 of type, inviter, invitee, the UTC time in
 microseconds and campaign, so the same event read twice gets the same id.
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -47,6 +55,28 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 _ID_FIELDS = ("inviter_id", "invitee_id", "staff_id", "device_id")
+# Ids may hold no control characters; these and the labels at most MAX_ID_LENGTH.
+_CLEAN_FIELDS = ("event_id", *_ID_FIELDS)
+_SHORT_FIELDS = (*_CLEAN_FIELDS, "campaign", "channel")
+MAX_ID_LENGTH = 256
+MAX_OFFSET_MINUTES = 14 * 60  # real UTC offsets run from -12:00 to +14:00
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """Event times accepted at ingest: `earliest` <= time < `latest`."""
+
+    earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    latest: datetime = datetime(2100, 1, 1, tzinfo=UTC)
+
+    def __post_init__(self) -> None:
+        if self.earliest.tzinfo is None or self.latest.tzinfo is None:
+            raise ValueError("event time bounds need a time zone (e.g. 2000-01-01T00:00:00Z)")
+        if self.earliest >= self.latest:
+            raise ValueError("the earliest event time must come before the latest")
+
+
+DEFAULT_TIME_BOUNDS = TimeBounds()
 
 
 def check_timezone(name: str) -> str:
@@ -79,8 +109,10 @@ class Validator:
         columns: dict[str, str],
         mapping: Mapping,
         timezone: str,
+        bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
     ) -> None:
         self._header = header
+        self._bounds = bounds
         self._con = duckdb.connect()
         # Naive times are read in the configured zone by the TIMESTAMPTZ cast.
         self._con.execute(f"SET TimeZone = '{check_timezone(timezone)}'")
@@ -123,6 +155,15 @@ class Validator:
             )
             row_json = f"json_object({pairs})"
 
+        earliest, latest = self._bounds.earliest, self._bounds.latest
+        control = r"'[\x00-\x1F\x7F]'"
+        name_checks = "\n".join(
+            f"""CASE WHEN {f"regexp_matches(raw_{f}, {control})" if f in _CLEAN_FIELDS else "false"}
+                  THEN '{f}: control character (NUL, tab, line break, ...) in the id'
+                  WHEN length(raw_{f}) > {MAX_ID_LENGTH}
+                  THEN '{f}: longer than {MAX_ID_LENGTH} characters' END,"""
+            for f in _SHORT_FIELDS
+        )
         id_checks = "\n".join(
             # The cheap contains() guards the regex (spreadsheets write E+18):
             # CASE runs the inner test only on the rows that pass the outer one.
@@ -151,7 +192,16 @@ class Validator:
                     ELSE try_cast(raw_occurred_at AS TIMESTAMPTZ)
                 END AS occurred_at,
                 try_cast(regexp_replace(raw_amount, '[,\\s¥￥]', '', 'g') AS DECIMAL(18, 4))
-                    AS amount
+                    AS amount,
+                -- a written offset after a clock time: +08:00, -0530, +99:00
+                CASE WHEN contains(raw_occurred_at, '+') OR contains(raw_occurred_at, ':') THEN
+                    try_cast(regexp_extract(raw_occurred_at,
+                        '[0-9]:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?\\s*[+-]([0-9]{{2}}):?[0-9]{{2}}$', 3)
+                        AS INTEGER) * 60
+                    + try_cast(regexp_extract(raw_occurred_at,
+                        '[0-9]:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?\\s*[+-][0-9]{{2}}:?([0-9]{{2}})$', 3)
+                        AS INTEGER)
+                END AS offset_minutes
             FROM src
         ), checked AS (
             SELECT *, list_filter([
@@ -168,6 +218,14 @@ class Validator:
                 CASE WHEN raw_occurred_at IS NULL THEN 'occurred_at: missing'
                      WHEN occurred_at IS NULL
                      THEN 'occurred_at: unparseable timestamp ' || {_quoted("raw_occurred_at")}
+                     WHEN offset_minutes > {MAX_OFFSET_MINUTES}
+                     THEN 'occurred_at: ' || {_quoted("raw_occurred_at")}
+                          || ' has no real UTC offset (real ones stay within ±14:00)'
+                     WHEN occurred_at < {param(earliest)}::TIMESTAMPTZ
+                          OR occurred_at >= {param(latest)}::TIMESTAMPTZ
+                     THEN 'occurred_at: ' || {_quoted("raw_occurred_at")} || ' is outside '
+                          || {param(f"{earliest:%Y-%m-%d} .. {latest:%Y-%m-%d}")}
+                          || ' (KOC_EVENT_EARLIEST, KOC_EVENT_LATEST)'
                 END,
                 CASE WHEN raw_amount IS NULL AND type = 'convert'
                      THEN 'amount: missing (required for convert)'
@@ -176,6 +234,7 @@ class Validator:
                      WHEN amount < 0 THEN 'amount: negative amount ' || {_quoted("raw_amount")}
                 END,
                 {id_checks}
+                {name_checks}
             ], lambda x: x IS NOT NULL) AS problems
             FROM typed
         )

@@ -31,7 +31,11 @@ def _job_model(job: Job) -> AnalysisJob:
     response_model=AnalysisJob,
     status_code=201,
     dependencies=[Depends(admin)],
-    responses={202: {"model": AnalysisJob}, 409: {"model": ErrorBody}},
+    responses={
+        202: {"model": AnalysisJob},
+        409: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
 )
 async def start_analysis(
     response: Response,
@@ -40,7 +44,8 @@ async def start_analysis(
 ) -> AnalysisJob:
     """Analyse the graph and save a snapshot. 201 with the result when it
     finishes within KOC_ANALYSIS_WAIT_SECONDS, else 202 and the job to poll
-    (Location header). One analysis at a time (409 while one runs)."""
+    (Location header). One analysis at a time (409 while one runs). A window
+    with nobody in it is refused with 422 and nothing is saved."""
     request = request or AnalysisRequest()
     zone = service.settings.timezone
     try:
@@ -66,6 +71,8 @@ async def start_analysis(
     job = service.start_analysis(params)
     assert job.done is not None
     finished = await run_in_threadpool(job.done.wait, service.settings.analysis_wait_seconds)
+    if finished and job.refused:  # an empty window: nothing saved
+        raise ApiError(422, job.error or "empty window", field="since", location="body")
     if not finished:
         response.status_code = 202
         response.headers["Location"] = f"/v1/analyses/{job.id}"

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.auth import admin, viewer
-from api.deps import ServiceDep, cached_json
+from api.deps import ServiceDep, UserIdDep, cached_json
 from api.models import ErrorBody, FlagPage, ReviewOut, ReviewRequest
 from graph.review import review_user
 
@@ -38,7 +38,7 @@ async def flags(
     responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
 async def review(
-    user_id: Annotated[str, Path(min_length=1, max_length=256)],
+    user_id: UserIdDep,
     decision: ReviewRequest,
     service: ServiceDep,
 ) -> ReviewOut:

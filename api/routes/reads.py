@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.auth import viewer
-from api.deps import ServiceDep, aware, cached_json, check_window
+from api.deps import ServiceDep, UserIdDep, aware, cached_json, check_window
 from api.errors import ApiError
 from api.models import (
     CommunityDetail,
@@ -31,7 +31,6 @@ _NO_ANALYSIS = {409: {"model": ErrorBody}}
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=100_000_000, description="items to skip")]
-UserId = Annotated[str, Path(min_length=1, max_length=256, description="the user's id")]
 KParam = Annotated[int, Query(ge=1, le=1000, description="how many KOCs")]
 Strategy = Annotated[
     Literal["coverage", "influence", "score"],
@@ -127,18 +126,11 @@ async def kocs(
     )
 
 
-@router.get("/users/{user_id}", response_model=UserDetail, tags=["users"], responses=_NOT_FOUND)
-def user(user_id: UserId, service: ServiceDep) -> UserDetail:
-    """A user: metrics, the KOC score's parts, flags with evidence, review,
-    community, referrer and the referral chain up to its root."""
-    return queries.user(service, user_id)
-
-
 @router.get(
     "/users/{user_id}/network", response_model=Network, tags=["users"], responses=_NOT_FOUND
 )
 def user_network(
-    user_id: UserId,
+    user_id: UserIdDep,
     service: ServiceDep,
     hops: Annotated[int, Query(ge=0, le=4, description="ties away from the user")] = 2,
     limit: Annotated[int, Query(ge=1, le=5000, description="most users returned")] = 500,
@@ -146,6 +138,13 @@ def user_network(
     """The users within `hops` ties of a user (nearest first, at most
     `limit`) and the REFERRED and INVITED ties among them."""
     return queries.network(service, user_id, hops, limit)
+
+
+@router.get("/users/{user_id}", response_model=UserDetail, tags=["users"], responses=_NOT_FOUND)
+def user(user_id: UserIdDep, service: ServiceDep) -> UserDetail:
+    """A user: metrics, the KOC score's parts, flags with evidence, review,
+    community, referrer and the referral chain up to its root."""
+    return queries.user(service, user_id)
 
 
 @router.get(

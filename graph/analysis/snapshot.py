@@ -158,6 +158,30 @@ class Snapshot:
         }
 
 
+class EmptyWindowError(StoreError):
+    """Nobody referred or invited anyone in the analysis window (an empty
+    store, `since` in the future, a campaign name mistyped): saved, such an
+    analysis would become the latest and empty every ranking and KOC list,
+    so none is made."""
+
+    def __init__(self, window: Window) -> None:
+        filters = [
+            f"{name} {value}"
+            for name, value in (
+                ("since", window.since and window.since.isoformat()),
+                ("until", window.until and window.until.isoformat()),
+                ("campaigns", ", ".join(window.campaigns) or None),
+            )
+            if value
+        ]
+        where = f" ({'; '.join(filters)})" if filters else ""
+        super().__init__(
+            f"nobody referred or invited anyone in the window{where}: nothing analysed, the "
+            "latest analysis stays as it was; widen since/until or check the campaign names "
+            "(koc stats lists them)"
+        )
+
+
 def analyze(
     store: Store, params: AnalysisParams | None = None, progress: Progress | None = None
 ) -> Snapshot:
@@ -170,6 +194,8 @@ def analyze(
     tables = store.read_graph(params.window)
     graph = TieGraph.from_tables(tables)
     n = graph.n
+    if not len(graph.tie_src) and not (graph.parent >= 0).any():
+        raise EmptyWindowError(params.window)
 
     timer.start("fraud")
     screening = _screen(graph, tables, params.fraud)

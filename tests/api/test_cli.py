@@ -204,6 +204,12 @@ def test_top_from_snapshot_needs_an_analysis_with_the_same_filters(campaign, koc
     assert "1 newer ingest batch(es) not analysed yet" in stale["source"]
 
 
+def test_analyze_refuses_an_empty_window(campaign, koc):
+    result = koc("analyze", "--since", "2099-01-01")
+    assert result.exit_code == 1 and "nobody referred or invited anyone" in result.stderr
+    assert "run an analysis first" in koc("top", "--by", "reach").stderr  # nothing was saved
+
+
 def test_analyze_and_top_reject_bad_options(campaign, koc):
     assert "not one of" in koc("top", "--by", "fame").stderr
     assert "unknown signals: fame" in koc("analyze", "--weight", "fame=1").stderr

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from api.cli import app as cli
-from api.exports import COLUMNS, neutralise, reward_tier
+from api.exports import COLUMNS, KocExport, neutralise, reward_tier, to_csv, to_xlsx
 from tests.api.conftest import ADMIN
 
 HOSTILE = ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "-10+20", "@SUM(A1)"]
@@ -131,6 +131,15 @@ def test_neutralise_and_tiers():
     assert neutralise("a=b") == "a=b" and neutralise(-5) == -5 and neutralise(None) is None
     tiers = {"B": 50.0, "A": 80.0}
     assert [reward_tier(s, tiers) for s in (90, 80, 79.9, 50, 10)] == ["A", "A", "B", "B", ""]
+
+
+def test_a_row_with_control_characters_cannot_break_an_export():
+    # Stores written before ingest refused them may hold such ids.
+    rows = [[neutralise(v) for v in (1, "wm\x00nul", "=cmd\x1b", 80.5)]]
+    export = KocExport(["rank", "user", "note", "score"], rows, {"lang": "en", "rows": 1})
+    sheet = load_workbook(io.BytesIO(to_xlsx(export)))["KOCs"]
+    assert [c.value for c in sheet[2]] == [1, "wm\ufffdnul", "'=cmd\ufffd", 80.5]
+    assert "wm\ufffdnul" in to_csv(export).decode("utf-8-sig")
 
 
 def test_cli_export_writes_the_file_and_its_manifest(tmp_path, monkeypatch):

@@ -5,15 +5,25 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from urllib.parse import quote
 
 import httpx
 
+from graph.embedded import EmbeddedStore
+from graph.ingest import ingest_file
+from loaders.quarantine import Quarantine
 from tests.api.conftest import KOC, VIEWER, VIEWER_KEY, free_port, koc_serve
+from tests.conftest import write_csv
 
 
 def test_serve_answers_on_loopback_and_holds_the_store(tmp_path, analysed_store):
     store = tmp_path / "store.duckdb"
     shutil.copy(analysed_store, store)
+    awkward = "x%2Fy/?#z"  # percent signs and slashes in an id, as exports hold them
+    rows = [["", "join", "awk-root", awkward, "2026-06-01 10:00:00", "", ""]]
+    with EmbeddedStore(store) as s:
+        path = write_csv(tmp_path / "awk.csv", rows)
+        ingest_file(s, path, quarantine=Quarantine(tmp_path / "q.csv"))
     env = {
         "KOC_STORE_URL": str(store),
         "KOC_API_KEYS": f"viewer:{VIEWER_KEY}",
@@ -26,6 +36,8 @@ def test_serve_answers_on_loopback_and_holds_the_store(tmp_path, analysed_store)
         kocs = httpx.get(f"{base}/v1/kocs?k=5", headers=VIEWER, timeout=30)
         assert kocs.status_code == 200 and len(kocs.json()["items"]) == 5
         assert httpx.get(f"{base}/v1/kocs", timeout=5).status_code == 401
+        user = httpx.get(f"{base}/v1/users/{quote(awkward, safe='')}", headers=VIEWER, timeout=5)
+        assert user.status_code == 200 and user.json()["id"] == awkward
         # the server holds the store: a second writer is told who has it
         busy = subprocess.run(
             [KOC, "analyze"], env={**os.environ, **env}, capture_output=True, text=True

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pydantic import ValidationError
 
+from api.settings import Settings
 from loaders.errors import MappingError
 from loaders.mapping import Mapping
 from loaders.pipeline import open_events
@@ -84,6 +86,31 @@ def utc(*args: int) -> datetime:
             "inviter_id",
             "scientific notation",
         ),
+        # Poison: times no real export holds, ids that break exports and terminals.
+        (["", "join", "a", "b", "0001-01-01 00:00:00", "", ""], "occurred_at", "is outside"),
+        (["", "join", "a", "b", "10000-01-01 00:00:00", "", ""], "occurred_at", "is outside"),
+        (["", "join", "a", "b", "1999-12-31 23:59:59", "", ""], "occurred_at", "is outside"),
+        (["", "join", "a", "b", "2100-01-01T00:00:00Z", "", ""], "occurred_at", "is outside"),
+        (["", "join", "a", "b", "99999999999999", "", ""], "occurred_at", "unparseable"),
+        (
+            ["", "join", "a", "b", "2024-05-01T12:00:00+99:00", "", ""],
+            "occurred_at",
+            "'2024-05-01T12:00:00+99:00' has no real UTC offset",
+        ),
+        (["", "join", "a", "b", "2024-05-01 12:00+1430", "", ""], "occurred_at", "no real UTC"),
+        (["", "join", "a", "b\x00c", "2024-05-01 12:00:00", "", ""], "invitee_id", "control"),
+        (["", "join", "a\tb", "c", "2024-05-01 12:00:00", "", ""], "inviter_id", "control"),
+        (
+            ["", "join", "a", "b", "2024-05-01 12:00:00", "c" * 257, ""],
+            "campaign",
+            "longer than 256",
+        ),
+        (["e\nx", "join", "a", "b", "2024-05-01 12:00:00", "", ""], "event_id", "control"),
+        (
+            ["", "join", "a", "x" * 257, "2024-05-01 12:00:00", "", ""],
+            "invitee_id",
+            "longer than 256",
+        ),
     ],
 )
 def test_each_rejection_names_its_field_and_reason(tmp_path, row, field, reason):
@@ -95,6 +122,39 @@ def test_each_rejection_names_its_field_and_reason(tmp_path, row, field, reason)
     assert reason in bad["reason"]
     # The original row travels with the reason, every column as written.
     assert json.loads(bad["row"]) == dict(zip(HEADER, row, strict=True))
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "2024-05-01T12:00:00-05:30",
+        "2024-05-01T12:00:00+14:00",
+        "2024-05-01T12:00:00-1200",
+        "2024-05-01",
+        "2000-01-01T00:00:00Z",
+        "4102444799",  # 2099-12-31 23:59:59 UTC
+    ],
+)
+def test_real_times_and_offsets_at_the_edges_are_accepted(tmp_path, at):
+    [ok], rejected = check(tmp_path, [["", "join", "a", "x" * 256, at, "", ""]])
+    assert rejected == [] and utc(2000, 1, 1) <= ok["occurred_at"] < utc(2100, 1, 1)
+
+
+def test_the_time_bounds_are_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("KOC_EVENT_EARLIEST", "2024-01-01T00:00:00+08:00")
+    bounds = Settings().time_bounds
+    assert bounds.earliest == utc(2023, 12, 31, 16) and bounds.latest == utc(2100, 1, 1)
+    path = write_csv(tmp_path / "in.csv", [["", "join", "a", "b", "2023-12-31 23:00:00", "", ""]])
+    rejected = Collect()
+    stream = open_events(path, None, "Asia/Shanghai", bounds=bounds)
+    assert [t.num_rows for t in stream.batches(rejected)] in ([], [0])
+    assert "outside 2024-01-01 .. 2100-01-01" in rejected.rows[0]["reason"]
+    monkeypatch.setenv("KOC_EVENT_LATEST", "2020-01-01T00:00:00Z")
+    with pytest.raises(ValidationError, match="must come before"):
+        Settings()
+    monkeypatch.setenv("KOC_EVENT_LATEST", "2030-01-01T00:00:00")
+    with pytest.raises(ValidationError, match="need a time zone"):
+        Settings()
 
 
 def test_every_reason_of_a_row_is_reported(tmp_path):

@@ -6,8 +6,11 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from graph.analysis.snapshot import AnalysisParams, analyze
+from graph.analysis.snapshot import AnalysisParams, EmptyWindowError, analyze
+from graph.embedded import EmbeddedStore
+from graph.ingest import ingest_file
 from loaders.generator import generate_campaign, write_campaign
+from loaders.quarantine import Quarantine
 from tests.conftest import write_csv
 
 
@@ -81,20 +84,41 @@ def test_communities_table(campaign_store):
     assert sum(c["share_converted"] * c["size"] for c in table) == pytest.approx(converted)
 
 
-def test_empty_store_and_empty_window(store, tmp_path, ingest):
-    empty = analyze(store)
-    assert empty.users.num_rows == 0 and empty.communities.num_rows == 0
+def test_an_empty_window_is_refused_and_nothing_is_saved(store, tmp_path, ingest):
+    with pytest.raises(EmptyWindowError, match="nobody referred or invited anyone"):
+        analyze(store)  # an empty store
     ingest(write_csv(tmp_path / "e.csv", [["", "join", "a", "b", "2024-05-01 12:00:00", "", ""]]))
-    before = analyze(store, AnalysisParams(until=datetime(2020, 1, 1, tzinfo=UTC)))
-    assert before.users.num_rows == 0
-    after = analyze(store, AnalysisParams(since=datetime(2030, 1, 1, tzinfo=UTC)))
-    assert after.users.num_rows == 2 and after.users["invites"].to_pylist() == [0, 0]
+    store.save_snapshot(analyze(store).to_saved())
+    latest = store.latest_snapshot().id
+    for window in (
+        AnalysisParams(until=datetime(2020, 1, 1, tzinfo=UTC)),
+        AnalysisParams(since=datetime(2030, 1, 1, tzinfo=UTC)),  # users, but no referral
+        AnalysisParams(campaigns=("spirng",)),
+    ):
+        with pytest.raises(EmptyWindowError, match="the latest analysis stays") as info:
+            analyze(store, window)
+        assert "since 2030" in str(info.value) or window.since is None
+    assert store.latest_snapshot().id == latest
+    # Organic joins alone are nothing to rank either.
+    solo = tmp_path / "solo"
+    solo.mkdir()
+    with EmbeddedStore(solo / "s.duckdb") as alone:
+        path = write_csv(solo / "e.csv", [["", "join", "", "x", "2024-05-01 12:00:00", "", ""]])
+        ingest_file(alone, path, quarantine=Quarantine(solo / "q.csv"))
+        with pytest.raises(EmptyWindowError):
+            analyze(alone)
 
 
-def test_single_user_and_users_without_inviter(store, tmp_path, ingest):
-    ingest(write_csv(tmp_path / "e.csv", [["", "join", "", "solo", "2024-05-01 12:00:00", "", ""]]))
-    [solo] = analyze(store).users.to_pylist()
-    assert (solo["id"], solo["invites"], solo["reach"], solo["koc_score"]) == ("solo", 0, 0, 0.0)
+def test_users_without_inviter_score_zero(store, tmp_path, ingest):
+    rows = [
+        ["", "join", "", "solo", "2024-05-01 12:00:00", "", ""],
+        ["", "join", "a", "b", "2024-05-01 12:00:00", "", ""],
+    ]
+    ingest(write_csv(tmp_path / "e.csv", rows))
+    users = {r["id"]: r for r in analyze(store).users.to_pylist()}
+    solo = users["solo"]
+    assert (solo["invites"], solo["reach"], solo["koc_score"]) == (0, 0, 0.0)
+    assert users["a"]["invites"] == 1 and users["a"]["koc_score"] > 0
 
 
 def test_window_and_campaign_filters(store, tmp_path, ingest):
