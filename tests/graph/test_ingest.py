@@ -155,7 +155,7 @@ def test_rows_with_the_wrong_number_of_fields_are_quarantined_with_their_line(
         ",".join(HEADER) + "\n"
         f",join,a,b,{T0},,\n"
         ",join,a,c\n"  # too few fields
-        f',join,a,"d\nstill d",{T0},,\n'  # a quoted field over two lines
+        f',join,a,d,{T0},"spring\nsale",\n'  # a quoted field over two lines
         f",join,a,e,{T0},,,extra\n"  # too many
         f",join,a,f,{T0},,\n",
         encoding="utf-8",
@@ -169,7 +169,7 @@ def test_rows_with_the_wrong_number_of_fields_are_quarantined_with_their_line(
     # Lines after the bad rows are still exact.
     assert sorted(table_rows(store, "SELECT invitee_id, line FROM events")) == [
         ("b", 2),
-        ("d\nstill d", 4),
+        ("d", 4),
         ("f", 7),
     ]
 

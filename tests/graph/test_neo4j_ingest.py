@@ -250,7 +250,10 @@ def test_when_even_the_undo_fails_the_next_ingest_takes_the_batch_out():
     assert "next ingest" in str(info.value) and "s3cret" not in str(info.value)
     assert isinstance(info.value.__cause__, TransientError)
     # The chunk after the failing one may have gone in beside it (two in flight).
-    assert runner.batches == {1: "applying"} and len(runner.events) in (2, 4)  # chunks 2, 2 (fails), 2
+    assert runner.batches == {1: "applying"} and len(runner.events) in (
+        2,
+        4,
+    )  # chunks 2, 2 (fails), 2
     runner.fail = lambda query, params: False
     runner.calls.clear()
     result = store.ingest([FIRST], source="x.csv")
