@@ -64,6 +64,11 @@ def events_body_to_jsonl(body: bytes, limit: int) -> bytes:
             events = json.loads(body, parse_int=str, parse_float=str, parse_constant=str)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BadRequestError(f"body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise BadRequestError(
+                "body nests arrays or objects too deeply to read (about 1,000 levels): "
+                "send an array of flat event objects"
+            ) from None
         if len(events) > limit:
             raise TooManyEventsError(
                 f"{len(events):,} events in one request; at most {limit:,} "

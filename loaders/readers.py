@@ -178,7 +178,10 @@ def _header_line(path: Path, encoding: str) -> tuple[list[str], str]:
         raise SourceError(f"{path}: empty file, no header row")
     # The header decides the delimiter: exports use commas, tabs or semicolons.
     delimiter = max([",", "\t", ";", "|"], key=first.count)
-    header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    try:
+        header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    except csv.Error as exc:  # e.g. a header field over the CSV field limit
+        raise SourceError(f"{path}: the header row cannot be read ({exc})") from None
     if len(set(header)) != len(header):
         dupes = sorted({h for h in header if header.count(h) > 1})
         raise SourceError(f"{path}: column(s) {', '.join(dupes)} appear more than once")
@@ -366,7 +369,13 @@ def _json_text(value: object) -> str:
 
 def _open_jsonl(path: Path) -> Source:
     encoding = _file_encoding(path)
-    handle = open(path, encoding="utf-8-sig" if encoding == "utf-8" else encoding)  # noqa: SIM115
+    # Bytes the encoding cannot decode stay in the line as \\x escapes: the
+    # line is then not valid JSON and is quarantined whole, never a crash.
+    handle = open(  # noqa: SIM115
+        path,
+        encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+        errors="backslashreplace",
+    )
 
     # Numbers are kept as their text, so 19-digit ids are never rounded.
     decode = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str).decode
@@ -380,7 +389,7 @@ def _open_jsonl(path: Path) -> Source:
     for _, text in first:
         try:
             obj = decode(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # too deep: not an event
             continue
         if isinstance(obj, dict):
             header.extend(k for k in obj if k not in header)
@@ -415,7 +424,7 @@ def _json_batch(chunk: list[tuple[int, str]], header: list[str], decode) -> pa.R
     for _, text in chunk:
         try:
             obj = decode(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             obj = None
         if not isinstance(obj, dict):
             # Not an object: every field reads as missing, and validation

@@ -517,3 +517,20 @@ def test_every_user_route_takes_every_id_ingest_accepts(client):
         assert review.status_code == 409 and "not flagged" in review.json()["detail"], user
     missing = client.get(f"/v1/users/{quote('no/such/user', safe='')}", headers=VIEWER)
     assert missing.status_code == 404
+
+
+def test_json_nested_too_deeply_is_a_clear_400_not_a_crash(client):
+    deep = b"[" * 5000 + b"]" * 5000
+    inside = b'[{"type": "join", "invitee_id": "d", "x": ' + deep + b"}]"
+    for body in (deep, inside):
+        response = client.post(
+            "/v1/events", content=body, headers={**ADMIN, "Content-Type": "application/json"}
+        )
+        assert response.status_code == 400 and "nests" in response.json()["detail"]
+    good = json.dumps(event(1, "deep-a", "deep-b"))
+    lines = (good + "\n" + '{"type": "join", "x": ' + "[" * 5000 + "]" * 5000 + "}\n").encode()
+    mixed = client.post(
+        "/v1/events", content=lines, headers={**ADMIN, "Content-Type": "application/x-ndjson"}
+    ).json()
+    assert (mixed["accepted"], mixed["rejected"]) == (1, 1)
+    assert mixed["rejections"][0]["line"] == 2

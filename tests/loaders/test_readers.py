@@ -229,3 +229,34 @@ def test_bad_mapping_file(tmp_path):
     bad.write_text("[colums]\nx = 'y'\n")
     with pytest.raises(MappingError, match="unknown section"):
         load_mapping_file(bad)
+
+
+def test_jsonl_with_undecodable_bytes_past_the_first_mib_quarantines_that_line(tmp_path):
+    good = (
+        '{"type":"join","inviter_id":"a","invitee_id":"u%d","occurred_at":"2024-05-01 12:00:00"}\n'
+    )
+    body = "".join(good % n for n in range(15_000)).encode()
+    assert len(body) > 1 << 20  # past the sample the encoding is detected from
+    bad = b'{"type":"join","inviter_id":"a","invitee_id":"\xff\xfe","occurred_at":"2024-05-01"}\n'
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(body + bad + (good % 99_999).encode())
+    accepted, rejected = read_all(path)
+    assert len(accepted) == 15_001
+    [row] = rejected
+    assert row["line"] == 15_001 and "\\xff\\xfe" in row["row"]  # the bytes, kept
+
+
+def test_jsonl_lines_nested_too_deeply_are_quarantined(tmp_path):
+    good = '{"type":"join","inviter_id":"a","invitee_id":"b","occurred_at":"2024-05-01 12:00:00"}\n'
+    deep = '{"type":"join","invitee_id":"c","x":' + "[" * 5000 + "]" * 5000 + "}\n"
+    path = tmp_path / "e.jsonl"
+    path.write_text(good + deep, encoding="utf-8")
+    accepted, [row] = read_all(path)
+    assert [a["invitee_id"] for a in accepted] == ["b"] and row["line"] == 2
+
+
+def test_a_header_field_over_the_csv_limit_is_a_clear_error(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text('"' + "h" * 200_000 + '",type\n1,join\n', encoding="utf-8")
+    with pytest.raises(SourceError, match="the header row cannot be read"):
+        read_all(path)
