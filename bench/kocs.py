@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import quality_networks as qn  # noqa: E402
 from analyze import ensure_analysed, measured, prepare  # noqa: E402
 
 RUNS = (("coverage", 100), ("influence", 50))
@@ -57,22 +58,15 @@ print(json.dumps({{"seconds": seconds, "picked": len(chosen.rows),
 
 def real_network_store(workdir: Path, data: Path, name: str) -> Path:
     """The network converted, ingested and analysed once (cached in workdir)."""
-    from graph.analysis.snapshot import analyze
-    from graph.embedded import EmbeddedStore
-    from graph.ingest import ingest_file
-    from loaders.edges import NetworkTruth, events_from_edges
-    from loaders.generator import write_campaign
-    from loaders.quarantine import Quarantine
-
     store = workdir / f"real-{Path(name).stem}.duckdb"
     if not store.exists():
-        events = workdir / f"real-{Path(name).stem}.parquet"
-        write_campaign(
-            events_from_edges(data / name), NetworkTruth(0, 0, name, ""), events, "parquet"
-        )
-        with EmbeddedStore(store) as s:
-            ingest_file(s, events, quarantine=Quarantine(workdir / "real-quarantine.csv"))
-            s.save_snapshot(analyze(s).to_saved())
+        part = workdir / f"real-{Path(name).stem}"
+        part.mkdir(exist_ok=True)
+        events = qn.events_from_edges(data / name)
+        opened, snapshot = qn.load(events, qn.NetworkTruth(0, 0, name, ""), part)
+        opened.save_snapshot(snapshot.to_saved())
+        opened.close()
+        (part / "store.duckdb").rename(store)
     return store
 
 
@@ -93,7 +87,7 @@ def main() -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        default=qn.SHARED_DATA,
         help="the real networks' folder (default: ../shared/data beside the repo)",
     )
     args = parser.parse_args()

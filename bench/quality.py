@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data",
+        default=qn.SHARED_DATA,
         help="the real networks' folder (default: ../shared/data beside the repo)",
     )
     args = parser.parse_args()

@@ -28,6 +28,7 @@ from loaders.generator import GroundTruth, write_campaign
 from loaders.quarantine import Quarantine
 
 NETWORKS = ("ego-facebook.txt", "collegemsg.txt")
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # beside the repo
 FARMS_PER_RUN = 25
 SWEEP_SEEDS = (1, 2, 3, 4)
 # CollegeMsg runs 2004-04-15 .. 2004-10-26: pick at mid-May, measure 90 days.
@@ -57,11 +58,12 @@ def no_farms(name: str, data: Path, workdir: Path) -> dict:
         rules = Counter(snapshot.flags["rule"].to_pylist())
         users = snapshot.users
         top = np.sort(users["koc_score"].to_numpy())[::-1][:100]
+        flagged = len(flagged_ids(snapshot))
         return {
             "network": name,
             "users": users.num_rows,
-            "flagged": len(flagged_ids(snapshot)),
-            "flag_rate": round(len(flagged_ids(snapshot)) / users.num_rows, 4),
+            "flagged": flagged,
+            "flag_rate": round(flagged / users.num_rows, 4),
             "by_rule": dict(rules),
             "score_top10": [round(float(s), 2) for s in top[:10]],
             "score_top100_distinct": len(np.unique(np.round(top, 2))),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.snapshot import AnalysisParams
+from graph.analysis.snapshot import AnalysisParams, approved_mask
 from graph.store import TOP_COUNTS, SavedSnapshot, Store, StoreError, Window
 
 TOP_BY = (*TOP_COUNTS, "reach", "gmv", "koc_score")
@@ -92,10 +92,8 @@ def mark_flagged(store: Store, saved: SavedSnapshot | None, rows: list[dict]) ->
     users = saved.users
     mine = users.filter(pc.is_in(users["id"], value_set=ids))
     mine = mine.filter(mine["flagged"])
-    rules = dict(zip(mine["id"].to_pylist(), mine["flag_rules"].to_pylist(), strict=True))
-    reviews = store.reviews()
-    approved = set(reviews.filter(pc.equal(reviews["status"], "approved"))["user_id"].to_pylist())
-    held = {user: why for user, why in rules.items() if user not in approved}
+    mine = mine.filter(pc.invert(pa.array(approved_mask(store, mine["id"]))))
+    held = dict(zip(mine["id"].to_pylist(), mine["flag_rules"].to_pylist(), strict=True))
     return [
         {**row, "flagged": row["id"] in held, "flag_rules": held.get(row["id"])} for row in rows
     ]

@@ -193,8 +193,10 @@ class Validator:
                 END AS occurred_at,
                 try_cast(regexp_replace(raw_amount, '[,\\s¥￥]', '', 'g') AS DECIMAL(18, 4))
                     AS amount,
-                -- a written offset after a clock time: +08:00, -0530, +99:00
-                CASE WHEN contains(raw_occurred_at, '+') OR contains(raw_occurred_at, ':') THEN
+                -- a written offset after a clock time (+08:00, -0530, +99:00); the
+                -- cheap tail test keeps the regexes off rows that cannot hold one
+                CASE WHEN contains(right(raw_occurred_at, 6), '+')
+                          OR contains(right(raw_occurred_at, 6), '-') THEN
                     try_cast(regexp_extract(raw_occurred_at,
                         '[0-9]:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)?\\s*[+-]([0-9]{{2}}):?[0-9]{{2}}$', 3)
                         AS INTEGER) * 60

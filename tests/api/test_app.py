@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from urllib.parse import quote
 
 import pyarrow.compute as pc
 import pytest
@@ -234,16 +233,6 @@ def test_analysis_input_errors(client):
     assert negative.status_code == 422 and error_fields(negative) == {"half_life_days"}
     unknown = client.get("/v1/analyses/nope", headers=VIEWER)
     assert unknown.status_code == 404 and error_fields(unknown) == {"job_id"}
-
-
-def test_an_analysis_of_an_empty_window_is_refused_and_keeps_the_latest(client):
-    latest = client.get("/v1/analyses/latest", headers=VIEWER).json()["id"]
-    future = client.post("/v1/analyses", json={"since": "2099-01-01"}, headers=ADMIN)
-    assert future.status_code == 422 and error_fields(future) == {"since"}
-    assert "nobody referred or invited anyone" in future.json()["detail"]
-    assert client.get("/v1/analyses/latest", headers=VIEWER).json()["id"] == latest
-    kocs = client.get("/v1/kocs", headers=VIEWER).json()
-    assert kocs["snapshot_id"] == latest and kocs["items"]
 
 
 def test_no_analysis_yet_is_a_clear_conflict(make_client):
@@ -479,58 +468,3 @@ def test_docs_are_served_from_the_app(client):
     assert client.get("/static/swagger-ui/swagger-ui-bundle.js").status_code == 200
     spec = client.get("/openapi.json").json()
     assert {"/v1/kocs", "/v1/events", "/v1/exports/kocs", "/health"} <= set(spec["paths"])
-
-
-# Ids a real export can hold that a URL must carry: every user route takes them.
-AWKWARD_IDS = [
-    "wm/a/b",
-    "../etc/passwd",
-    "x%2Fy",
-    "q?x=1&y=2",
-    "h#frag",
-    "sp ace",
-    "客户/小王",
-    "/lead",
-    "trail/",
-    "a//b",
-    "ends/network",
-]
-
-
-def test_every_user_route_takes_every_id_ingest_accepts(client):
-    events = [event(n, "awk-root", user) for n, user in enumerate(AWKWARD_IDS)]
-    report = client.post("/v1/events", json=events, headers=ADMIN).json()
-    assert report["accepted"] == len(AWKWARD_IDS), report
-    for user in AWKWARD_IDS:
-        path = quote(user, safe="")
-        detail = client.get(f"/v1/users/{path}", headers=VIEWER)
-        assert detail.status_code == 200 and detail.json()["id"] == user, user
-        around = client.get(f"/v1/users/{path}/network?hops=1", headers=VIEWER)
-        assert around.status_code == 200, user
-        assert {n["id"] for n in around.json()["nodes"]} >= {user, "awk-root"}, user
-        # Reviews reach the user too: it is simply not flagged.
-        review = client.post(
-            f"/v1/flags/{path}/review",
-            json={"decision": "approve", "note": "checked", "reviewer": "ops"},
-            headers=ADMIN,
-        )
-        assert review.status_code == 409 and "not flagged" in review.json()["detail"], user
-    missing = client.get(f"/v1/users/{quote('no/such/user', safe='')}", headers=VIEWER)
-    assert missing.status_code == 404
-
-
-def test_json_nested_too_deeply_is_a_clear_400_not_a_crash(client):
-    deep = b"[" * 5000 + b"]" * 5000
-    inside = b'[{"type": "join", "invitee_id": "d", "x": ' + deep + b"}]"
-    for body in (deep, inside):
-        response = client.post(
-            "/v1/events", content=body, headers={**ADMIN, "Content-Type": "application/json"}
-        )
-        assert response.status_code == 400 and "nests" in response.json()["detail"]
-    good = json.dumps(event(1, "deep-a", "deep-b"))
-    lines = (good + "\n" + '{"type": "join", "x": ' + "[" * 5000 + "]" * 5000 + "}\n").encode()
-    mixed = client.post(
-        "/v1/events", content=lines, headers={**ADMIN, "Content-Type": "application/x-ndjson"}
-    ).json()
-    assert (mixed["accepted"], mixed["rejected"]) == (1, 1)
-    assert mixed["rejections"][0]["line"] == 2
