@@ -45,6 +45,8 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
 
+# Both cores; the tests of the one Neo4j database share one worker (xdist_group).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 # With java and mvn present the Neo4j contract suite runs against the repo's
 # own Neo4j, started here and stopped again whatever the tests did.
 test: lint $(CHROMIUM)
@@ -83,6 +85,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/explorer_page.py
 	$(BIN)/python bench/explorer_page.py --warm
+	$(BIN)/python bench/wecom_load.py
 
 # Neo4j and the API in containers (docker-compose.yml; settings in .env).
 up:

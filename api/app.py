@@ -13,6 +13,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
+# pyarrow imports pandas the first time it converts a numpy array, holding
+# Python's lock for about a second: the first upload stalled every request.
+import pandas  # noqa: F401
 import pyvis
 import swagger_ui_bundle
 from fastapi import FastAPI
@@ -23,9 +26,10 @@ from fastapi.staticfiles import StaticFiles
 from api import errors, queries
 from api import explorer as explorer_views
 from api.deps import EncodedUserPaths
-from api.routes import analyses, events, explorer, exports, flags, health, reads
+from api.routes import analyses, events, explorer, exports, flags, health, reads, wecom
 from api.service import Service
 from api.settings import Settings, get_settings
+from api.wecom.receiver import start_wecom
 from graph.store import Store
 
 UPLOAD_PATHS = ("/v1/events/upload",)
@@ -63,6 +67,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store or settings.open_store()
         service = app.state.service = Service(opened, settings)
+        # WeCom callbacks (docs/wecom.md): None unless KOC_WECOM_* are set.
+        try:
+            wecom = app.state.wecom = start_wecom(service)
+        except BaseException:
+            service.close()  # the inbox is another server's, say: the store goes back
+            raise
         # What start-up loaded lives as long as the server. Some of it (the
         # DuckDB bindings) makes every full collection take ~50 ms, which was
         # the whole p99 under load; frozen objects are never traversed again.
@@ -76,6 +86,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         try:
             yield
         finally:
+            if wecom is not None:
+                wecom.stop()  # the inbox drained into the store first
             gc.unfreeze()
             service.close()  # this lifespan's own, even if another started since
 
@@ -96,7 +108,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         uploads=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
-    for module in (health, events, analyses, reads, flags, exports, explorer):
+    for module in (health, events, analyses, reads, flags, exports, explorer, wecom):
         app.include_router(module.router)
 
     app.mount("/static/vis", StaticFiles(directory=VIS_NETWORK), name="vis-network")

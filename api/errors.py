@@ -9,12 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.ingest import BadRequestError, TooManyEventsError
 from api.models import ErrorBody, ErrorItem
 from api.queries import CommunityNotFoundError
-from api.service import AnalysisRunningError
+from api.service import AnalysisRunningError, BusyError
 from graph.analysis.kocs import SnapshotMissingError
 from graph.neo4j_gds import GdsUnavailableError
 from graph.neo4j_runner import StoreUnavailableError
@@ -60,6 +61,7 @@ _STATUS: list[tuple[type[Exception], int, str, str]] = [
     (SnapshotNeededError, 409, "by", "query"),
     (AnalysisRunningError, 409, "analysis", "store"),
     (StoreLockedError, 503, "store", "store"),
+    (BusyError, 503, "request", "request"),
     (GdsUnavailableError, 422, "engine", "query"),
 ]
 
@@ -103,8 +105,10 @@ def install(app: FastAPI) -> None:
                 status, field, location = code, f, where
                 break
         items = [ErrorItem(field=field, location=location, problem=str(exc))]
-        # A store that is down or refusing us is the server's trouble, not the request's.
-        headers = {"Retry-After": "10"} if status == 503 else None
+        # A store that is down or refusing us, or a server at its limit of
+        # expensive work, is the server's trouble, not the request's.
+        retry = getattr(exc, "retry_after", 10)
+        headers = {"Retry-After": str(retry)} if status == 503 else None
         return error_response(status, str(exc), items, headers)
 
     @app.exception_handler(Exception)
@@ -115,7 +119,8 @@ def install(app: FastAPI) -> None:
 
 class BodyLimit:
     """413 for a body over the route's limit, by Content-Length or, for a
-    streamed body, as soon as it grows past it."""
+    streamed body, as soon as it grows past it; and one log line, not a
+    traceback, when the client leaves before its body is all in."""
 
     def __init__(self, app: ASGIApp, default: int, uploads: int, upload_paths: tuple[str, ...]):
         self.app, self.default, self.uploads, self.upload_paths = (
@@ -139,15 +144,18 @@ class BodyLimit:
                 await self._reject(send, 413, _too_large(int(declared), limit), "body")
                 return
         seen = 0
-        started = False
+        started = complete = left = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, complete, left
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > limit:
                     raise _TooLarge(413, _too_large(seen, limit))
+            elif message["type"] == "http.disconnect" and not complete:
+                left = True
             return message
 
         async def tracked(message: Message) -> None:
@@ -160,6 +168,11 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await self._reject(send, 413, _too_large(seen, limit), "body")
+        except ClientDisconnect:
+            if not left:
+                raise
+        if left:
+            _log_left(scope, seen, declared)
 
     @staticmethod
     async def _reject(send: Send, status: int, detail: str, field: str) -> None:
@@ -181,6 +194,21 @@ class BodyLimit:
 class _TooLarge(StarletteHTTPException):
     """Raised from inside the app's body reading; an HTTPException so that
     FastAPI's body parsing passes it on instead of calling it a parse error."""
+
+
+def _log_left(scope: Scope, seen: int, declared: bytes | None) -> None:
+    """One line for a client that left mid-body (an upload cut off, say)."""
+    client = scope.get("client")
+    who = f"{client[0]}:{client[1]}" if client else "a client"
+    of = f" of {int(declared):,}" if declared else ""
+    log.warning(
+        "client %s left during %s %s after %s%s body bytes; nothing was applied",
+        who,
+        scope.get("method"),
+        scope.get("path"),
+        f"{seen:,}",
+        of,
+    )
 
 
 def _too_large(size: int, limit: int) -> str:

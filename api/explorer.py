@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from api import queries
 from api.service import Service
+from graph.analysis.communities import seeded_igraph
 from graph.analysis.kocs import KocParams, SnapshotGraph
 from graph.analysis.score import top_reasons
 from graph.analysis.tiegraph import concat_ranges, distinct
@@ -212,9 +213,12 @@ def _layout(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros((0, 2))
     graph = igraph.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist(), strict=True)))
-    # From a circle, not a random start: the same view gets the same picture.
+    # From a circle, not a random start, and igraph's generator (which the
+    # layout draws from) seeded: the same view gets the same picture.
     start = graph.layout_circle().coords
-    coords = np.array(graph.layout_fruchterman_reingold(niter=LAYOUT_ITERATIONS, seed=start).coords)
+    with seeded_igraph(0):
+        layout = graph.layout_fruchterman_reingold(niter=LAYOUT_ITERATIONS, seed=start)
+    coords = np.array(layout.coords)
     if n > 1:
         coords -= coords.mean(axis=0)
         spread = np.sqrt(n) * LAYOUT_SCALE

@@ -21,6 +21,7 @@ from api.service import Service
 from graph.ingest import ingest_file
 from loaders.errors import SearchlightError
 from loaders.mapping import Mapping, load_mapping_file
+from loaders.presets import load_preset
 from loaders.quarantine import Quarantine
 from loaders.validate import check_timezone
 
@@ -105,6 +106,7 @@ def ingest_upload(
     mapping_filename: str | None,
     campaign: str | None,
     timezone: str | None,
+    preset: str | None = None,
 ) -> IngestResult:
     name = _safe_name(filename)
     suffix = Path(name).suffix.lower()
@@ -130,6 +132,8 @@ def ingest_upload(
                     field="mapping",
                     location="file",
                 ) from None
+        if preset is not None:
+            mapping = _preset(preset, given_mapping=mapping is not None)
         return _ingest(service, path, f"upload:{name}", mapping, campaign, timezone)
 
 
@@ -166,8 +170,21 @@ def _ingest(
     service.changed()
     return IngestResult(
         **report.to_json(),
-        rejections=_first_rejections(rejects.path) if report.rejected else [],
+        rejections=_first_rejections(rejects.path) if rejects.rows else [],
     )
+
+
+def _preset(name: str, given_mapping: bool) -> Mapping:
+    """The preset of an upload's `preset` query parameter (a 400 naming the
+    known presets when there is no such one)."""
+    if given_mapping:
+        raise BadRequestError(
+            "send a preset or a mapping file, not both", field="preset", location="query"
+        )
+    try:
+        return load_preset(name)
+    except SearchlightError as exc:
+        raise BadRequestError(str(exc), field="preset", location="query") from None
 
 
 def _first_rejections(path: Path) -> list[Rejection]:

@@ -47,7 +47,17 @@ class IngestResult(BaseModel):
     read: int
     accepted: int
     duplicates: int
+    conflicts: int = Field(
+        description="rows whose event_id was already stored with other content: not applied, "
+        "quarantined with both versions"
+    )
     rejected: int
+    events: int = Field(
+        description="events the rows made: accepted + duplicates + conflicts + rejected; "
+        "equal to read unless a mapping makes several events per row"
+    )
+    skipped: int = Field(description="events a row's `when` condition left out (not rejections)")
+    notes: list[str] = Field(description="columns of the file that no event uses")
     batch_id: int
     seconds: float
     quarantine: str | None = Field(description="the file holding the rejected rows")
@@ -95,6 +105,10 @@ class AnalysisJob(BaseModel):
     finished_at: datetime | None = None
     error: str | None = None
     snapshot: SnapshotSummary | None = None
+    pruned_snapshots: int | None = Field(
+        None,
+        description="older snapshots deleted once this one was saved (KOC_KEEP_SNAPSHOTS)",
+    )
 
 
 class Page(BaseModel):

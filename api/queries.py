@@ -44,7 +44,7 @@ def health(service: Service) -> models.Health:
             snapshot_behind_batches=None,
             problem=f"{type(exc).__name__}: {exc}",
         )
-    snapshot = service.snapshot()
+    snapshot = service.snapshot_now()  # never waits for a load another request started
     return models.Health(
         status="ok",
         store=store.url,
@@ -69,20 +69,24 @@ def referrers(
     )
 
 
-def koc_list(service: Service, params: KocParams) -> KocList:
-    """The KOC list for these parameters, computed once per store version."""
-    return service.cached(
-        ("kocs", params),
-        lambda: choose_kocs(
-            service.store, service.snapshot(), params, prepared=service.snapshot_graph()
-        ),
-    )
+def koc_list(service: Service, params: KocParams, wait: bool = False) -> KocList:
+    """The KOC list for these parameters, computed once per store version;
+    computing one takes an expensive-work slot (`Service.expensive`): none
+    free is `BusyError`, unless `wait`."""
+
+    def compute() -> KocList:
+        with service.expensive(wait=wait):
+            return choose_kocs(
+                service.store, service.snapshot(), params, prepared=service.snapshot_graph()
+            )
+
+    return service.cached(("kocs", params), compute)
 
 
 def warm(service: Service) -> None:
     """Load the latest snapshot and the default KOC list into the cache."""
     if service.snapshot() is not None:
-        koc_list(service, KocParams())
+        koc_list(service, KocParams(), wait=True)
 
 
 def kocs(service: Service, params: KocParams, limit: int, offset: int) -> models.KocPage:
@@ -108,7 +112,9 @@ def koc_export(service: Service, params: KocParams, lang: str) -> KocExport:
     chosen = koc_list(service, params)
     snapshot = _latest(service)
     approved = approved_ids(service.store)
-    return build_export(chosen, snapshot, approved, service.settings.reward_tiers, lang)
+    made = build_export(chosen, snapshot, approved, service.settings.reward_tiers, lang)
+    service.store.record_export(snapshot.id)  # so pruning keeps what the manifest names
+    return made
 
 
 def _latest(service: Service) -> SavedSnapshot:

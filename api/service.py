@@ -1,5 +1,7 @@
-"""The running service: the store behind one lock, the read cache and the
-analysis jobs. Routes get it through `Depends(get_service)`.
+"""The running service: the store shared by the server's threads (writes
+one at a time, reads beside them), the read cache, the cap on expensive
+computations and the analysis jobs. Routes get it through
+`Depends(get_service)`.
 
 The server is the store's only writer (the embedded store holds a file lock
 while it is open for writing), so every change goes through here and bumps
@@ -10,43 +12,118 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from api.analysis_worker import analyze_in_worker
+from api.cache import MISSING, SizedCache
 from api.settings import Settings
 from graph.analysis.kocs import SnapshotGraph, snapshot_graph
-from graph.analysis.snapshot import AnalysisParams, EmptyWindowError, analyze
+from graph.analysis.snapshot import (
+    AnalysisParams,
+    EmptyWindowError,
+    Snapshot,
+    analyze,
+    read_inputs,
+)
 from graph.store import SavedSnapshot, Store
 from loaders.errors import SearchlightError
 
 log = logging.getLogger("searchlight.api")
 T = TypeVar("T")
-CACHE_ENTRIES = 256
+
+# The Store protocol's methods that only read. Every other method (ingest,
+# save_snapshot, record_review, record_export, prune_snapshots, and any added
+# later) is taken for a write.
+READS = frozenset(
+    {
+        "stats",
+        "read_graph",
+        "top_referrers",
+        "referrer_count",
+        "user",
+        "referral_chain",
+        "change_marker",
+        "watermark",
+        "ego_network",
+        "reviews",
+        "latest_snapshot",
+        "snapshot_ids",
+        "read_snapshot",
+        "gds",
+    }
+)
+# Cache keys kept outside the byte budget: the latest snapshot and its graph.
+PINNED = (("snapshot",), ("snapshot-graph",))
+BUSY_RETRY_SECONDS = 10
 
 
-class LockedStore:
-    """A store whose every call holds one lock: a DuckDB connection must not
-    be used by two threads at once, and the server answers from a pool."""
+class SharedStore:
+    """A store the server's threads share. Writes hold one lock, one at a
+    time; reads take no lock, so they never wait for a write. A store with
+    `reader()` (the embedded store: a DuckDB connection must not serve two
+    threads at once) reads through one view per thread, on its own cursor,
+    which sees the last committed state while a write runs; the Neo4j store
+    (a thread-safe driver, a session per call) reads as it is."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._lock = threading.RLock()
+        self.write_lock = threading.RLock()
+        self._views: dict[int, Store] = {}
+        self._views_lock = threading.Lock()
         self.url = store.url
+
+    def _reading(self) -> Store:
+        make = getattr(self._store, "reader", None)
+        if make is None:
+            return self._store
+        me = threading.get_ident()
+        with self._views_lock:
+            view = self._views.get(me)
+            if view is None:
+                alive = {t.ident for t in threading.enumerate()}
+                for ident in [i for i in self._views if i not in alive]:
+                    self._views.pop(ident).close()  # its thread has ended
+                view = self._views[me] = make()
+        return view
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
         if not callable(attr):
             return attr
+        if name in READS:
+            return getattr(self._reading(), name)
 
-        def locked(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
+        def written(*args: Any, **kwargs: Any) -> Any:
+            with self.write_lock:
                 return attr(*args, **kwargs)
 
-        return locked
+        return written
+
+    def close(self) -> None:
+        with self.write_lock, self._views_lock:
+            for view in self._views.values():
+                view.close()
+            self._views.clear()
+            self._store.close()
+
+
+class BusyError(SearchlightError):
+    """As many expensive computations as allowed are running (503)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the server is already running {limit} expensive computation(s), its limit "
+            "(KOC_MAX_EXPENSIVE_JOBS): KOC picks with new parameters (strategy, k, seed, "
+            f"exclude, model, ...); retry in {BUSY_RETRY_SECONDS} s, or ask for a list "
+            "already computed"
+        )
+        self.retry_after = BUSY_RETRY_SECONDS
 
 
 class AnalysisRunningError(SearchlightError):
@@ -73,12 +150,14 @@ class Job:
 
 class Service:
     def __init__(self, store: Store, settings: Settings) -> None:
-        self.store: Store = LockedStore(store)  # type: ignore[assignment]
+        self.store: Store = SharedStore(store)  # type: ignore[assignment]
         self.settings = settings
         self.version = 0
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._cache = SizedCache(settings.cache_mb << 20, pinned=lambda key: key[1:] in PINNED)
         self._in_flight: dict[tuple, threading.Lock] = {}
+        self._expensive = threading.BoundedSemaphore(settings.max_expensive_jobs)
+        self._last_snapshot: tuple[SavedSnapshot | None] | None = None
         self.jobs: dict[str, Job] = {}
         # Called (in a thread) when the server starts and after each analysis,
         # so the first operator does not wait for the snapshot to load.
@@ -123,6 +202,8 @@ class Service:
             return
         try:
             self.warm_up()
+        except BusyError as exc:  # viewers hold every slot: they come first
+            log.warning("warm-up stopped: %s", exc)
         except Exception:  # a warm-up is a courtesy; the request will say what is wrong
             log.warning("warm-up failed", exc_info=True)
 
@@ -153,30 +234,63 @@ class Service:
         key wait for the first instead of computing it again."""
         full = (self.version, *key)
         with self._lock:
-            if full in self._cache:
-                self._cache.move_to_end(full)
-                return self._cache[full]
+            value = self._cache.get(full)
+            if value is not MISSING:
+                return value
             flight = self._in_flight.setdefault(full, threading.Lock())
         with flight:
             with self._lock:
-                if full in self._cache:
-                    return self._cache[full]
-            value = compute()
+                value = self._cache.get(full)
+            if value is not MISSING:
+                return value
+            try:
+                value = compute()
+            except BaseException:
+                with self._lock:
+                    self._in_flight.pop(full, None)
+                raise
             with self._lock:
                 self._in_flight.pop(full, None)
                 if self.version == full[0]:
-                    self._cache[full] = value
-                    while len(self._cache) > CACHE_ENTRIES:
-                        self._cache.popitem(last=False)
+                    self._cache.put(full, value)
             return value
 
     def peek(self, key: tuple) -> Any | None:
         """A cached answer without computing it (None when absent)."""
         with self._lock:
-            return self._cache.get((self.version, *key))
+            value = self._cache.get((self.version, *key))
+        return None if value is MISSING else value
+
+    @contextmanager
+    def expensive(self, wait: bool = False) -> Iterator[None]:
+        """A slot for an expensive computation, at most
+        KOC_MAX_EXPENSIVE_JOBS at once: `BusyError` when none is free, or,
+        with `wait`, wait for one (the server's own warm-up does)."""
+        if not self._expensive.acquire(blocking=wait):
+            raise BusyError(self.settings.max_expensive_jobs)
+        try:
+            yield
+        finally:
+            self._expensive.release()
 
     def snapshot(self) -> SavedSnapshot | None:
-        return self.cached(("snapshot",), self.store.latest_snapshot)
+        def load() -> SavedSnapshot | None:
+            snapshot = self.store.latest_snapshot()
+            self._last_snapshot = (snapshot,)
+            return snapshot
+
+        return self.cached(("snapshot",), load)
+
+    def snapshot_now(self) -> SavedSnapshot | None:
+        """The latest snapshot without waiting for a load another thread is
+        doing (after a write, say): the one loaded before it, meanwhile."""
+        with self._lock:
+            full = (self.version, "snapshot")
+            loading = full in self._in_flight and self._cache.get(full) is MISSING
+            last = self._last_snapshot
+        if loading and last is not None:
+            return last[0]
+        return self.snapshot()
 
     def snapshot_graph(self) -> SnapshotGraph:
         return self.cached(("snapshot-graph",), lambda: snapshot_graph(self.store, self.snapshot()))
@@ -193,16 +307,31 @@ class Service:
         self.in_background(lambda: self._run(job), f"analysis-{job.id[:8]}")
         return job
 
+    def _analyze(self, params: AnalysisParams, progress: Callable[[str], None]) -> Snapshot:
+        """In a worker process (api.analysis_worker) unless the gds engine
+        computes inside Neo4j or KOC_ANALYSIS_WORKER is off."""
+        if params.engine == "gds" or not self.settings.analysis_worker:
+            return analyze(self.store, params, progress=progress)
+        progress("read")
+        started = time.perf_counter()
+        inputs = read_inputs(self.store, params)
+        read_seconds = time.perf_counter() - started
+        snapshot = analyze_in_worker(inputs, params, progress)
+        snapshot.stage_seconds = {"read": read_seconds, **snapshot.stage_seconds}
+        return snapshot
+
     def _run(self, job: Job) -> None:
         def progress(stage: str) -> None:
             job.stage = stage
 
         try:
-            snapshot = analyze(self.store, job.params, progress=progress)
+            snapshot = self._analyze(job.params, progress)
             job.stage = "saving"
             self.store.save_snapshot(snapshot.to_saved())
             self.changed()
-            job.summary = snapshot.summary()
+            job.stage = "pruning"
+            pruned = self.store.prune_snapshots(self.settings.keep_snapshots)
+            job.summary = {**snapshot.summary(), "pruned_snapshots": len(pruned)}
             job.status = "succeeded"
         except SearchlightError as exc:
             job.status, job.error = "failed", str(exc)

@@ -16,6 +16,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.wecom.crypto import aes_key
+from api.wecom.pushes import DEFAULT_STATE_PATTERN, compile_state_pattern
 from graph.analysis.fraud import FraudRules
 from graph.store import DEFAULT_STORE_URL, Store, open_store
 from loaders.canonical import DEFAULT_TIMEZONE
@@ -52,6 +54,12 @@ class Settings(BaseSettings):
         Path("./data/quarantine"), description="where rejected rows are written"
     )
     duckdb_memory_limit: str = Field("1GB", description="DuckDB's memory limit for the store")
+    keep_snapshots: int = Field(
+        10,
+        ge=1,
+        description="analysis snapshots kept after each analysis: the newest this many, plus "
+        "every one an export was made from; older ones are deleted (docs/analysis.md)",
+    )
     neo4j_password: SecretStr | None = Field(
         None, description="the Neo4j password when the store URL carries none"
     )
@@ -69,6 +77,11 @@ class Settings(BaseSettings):
         "searchlight",
         description="where analyses run their graph kernels: searchlight (Python, any "
         "store) or gds (Graph Data Science inside Neo4j; Neo4j stores only, docs/analysis.md)",
+    )
+    analysis_worker: bool = Field(
+        True,
+        description="run the server's analyses in a worker process, so requests are answered "
+        "meanwhile (igraph holds Python's lock for seconds); off: in a server thread",
     )
     fraud: FraudRules = Field(
         default_factory=FraudRules,
@@ -103,6 +116,77 @@ class Settings(BaseSettings):
     )
     warm_up: bool = Field(
         True, description="load the latest analysis and default KOC list when the server starts"
+    )
+    max_expensive_jobs: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="KOC lists with new parameters (strategy, k, seed, exclude, ...) computed "
+        "at once; beyond it the server answers 503 with Retry-After (docs/api.md)",
+    )
+    cache_mb: int = Field(
+        512,
+        ge=1,
+        description="memory for cached answers, in MiB (about), least recently used dropped "
+        "first; the latest snapshot and its graph are kept besides",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="koc serve closes a connection whose request headers are not all in "
+        "within this long (from connecting, or from the previous response)",
+    )
+    max_header_bytes: int = Field(
+        64 << 10,
+        ge=1024,
+        le=16 << 20,
+        description="koc serve answers 431 and closes a connection whose request line and "
+        "headers pass this many bytes",
+    )
+    keep_alive_seconds: float = Field(
+        5.0, gt=0, le=3600, description="koc serve closes an idle kept-alive connection after this"
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="open connections koc serve takes; past it, requests get 503",
+    )
+    # WeCom callbacks (docs/wecom.md): all three set, or none (the routes answer 404).
+    wecom_corp_id: str | None = Field(
+        None, description="the corp id (企业ID) WeCom's callbacks must be sealed for"
+    )
+    wecom_token: SecretStr | None = Field(
+        None, description="the callback Token from the WeCom admin console (a secret)"
+    )
+    wecom_aes_key: SecretStr | None = Field(
+        None, description="the callback EncodingAESKey, 43 characters (a secret)"
+    )
+    wecom_state_pattern: str = Field(
+        DEFAULT_STATE_PATTERN,
+        description="regular expression reading a contact code's state: named groups among "
+        "inviter, campaign and channel (docs/wecom.md, 'The state grammar')",
+    )
+    wecom_max_skew_seconds: int = Field(
+        300,
+        ge=1,
+        le=86_400,
+        description="callbacks whose timestamp is further than this from the server's clock "
+        "are refused (403): a replayed old push",
+    )
+    wecom_inbox_dir: Path = Field(
+        Path("./data/wecom-inbox"),
+        description="the durable inbox every accepted WeCom push is written to before it is "
+        "answered",
+    )
+    wecom_batch_events: int = Field(
+        1000, ge=1, le=100_000, description="inbox pushes applied to the store in one batch"
+    )
+    wecom_batch_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="the longest an accepted push waits in the inbox before it is applied",
     )
 
     @field_validator("api_keys", mode="before")
@@ -144,6 +228,35 @@ class Settings(BaseSettings):
             if not 0 <= floor <= 100:
                 raise ValueError(f"tier {name!r}: minimum KOC score {floor} is not in 0..100")
         return dict(sorted(tiers.items(), key=lambda kv: -kv[1]))
+
+    @field_validator("wecom_aes_key")
+    @classmethod
+    def _check_aes_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            aes_key(key.get_secret_value())  # a ValueError naming no part of the key
+        return key
+
+    @field_validator("wecom_state_pattern")
+    @classmethod
+    def _check_state_pattern(cls, pattern: str) -> str:
+        compile_state_pattern(pattern)
+        return pattern
+
+    @model_validator(mode="after")
+    def _check_wecom(self) -> Settings:
+        given = [self.wecom_corp_id, self.wecom_token, self.wecom_aes_key]
+        if any(given) and not all(given):
+            raise ValueError(
+                "set KOC_WECOM_CORP_ID, KOC_WECOM_TOKEN and KOC_WECOM_AES_KEY together "
+                "(or none of them: no WeCom callbacks)"
+            )
+        return self
+
+    @property
+    def wecom_enabled(self) -> bool:
+        """Whether the WeCom callback routes are on (all three of corp id,
+        token and EncodingAESKey are set)."""
+        return bool(self.wecom_corp_id and self.wecom_token and self.wecom_aes_key)
 
     @property
     def time_bounds(self) -> TimeBounds:

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from serving import analysed_copy, served  # noqa: E402
+from serving import analysed_copy, latency_summary, served  # noqa: E402
 
 KEY = "bench-viewer-key-0123456789"
 CLIENTS = 32
@@ -83,16 +83,8 @@ async def load(port: int, paths: list[str], seconds: float) -> dict:
     started = time.perf_counter()
     stop = started + seconds
     await asyncio.gather(*(client(port, paths, n, stop, latencies) for n in range(CLIENTS)))
-    wall = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {
-        "requests": len(ordered),
-        "rps": round(len(ordered) / wall, 1),
-        "p50_ms": round(1000 * ordered[len(ordered) // 2], 2),
-        "p99_ms": round(1000 * ordered[int(len(ordered) * 0.99)], 2),
-        "max_ms": round(1000 * ordered[-1], 2),
-        "mean_ms": round(1000 * statistics.fmean(ordered), 2),
-    }
+    summary = latency_summary(latencies, time.perf_counter() - started)
+    return {**summary, "mean_ms": round(1000 * statistics.fmean(latencies), 2)}
 
 
 async def cold(port: int, paths: list[str]) -> dict[str, float]:

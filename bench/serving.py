@@ -61,3 +61,15 @@ def served(store: Path, env: dict[str, str], *options: str) -> Iterator[subproce
     finally:
         server.terminate()
         server.wait(timeout=60)
+
+
+def latency_summary(latencies: list[float], wall: float) -> dict[str, float]:
+    """Requests, their rate over `wall` seconds, and p50 / p99 / max in ms."""
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "rps": round(len(ordered) / wall, 1),
+        "p50_ms": round(1000 * ordered[len(ordered) // 2], 2),
+        "p99_ms": round(1000 * ordered[int(len(ordered) * 0.99)], 2),
+        "max_ms": round(1000 * ordered[-1], 2),
+    }

@@ -167,6 +167,8 @@ def analyze(store: str, env: dict[str, str], jvm_pid: int | None) -> dict:
         **ran,
         "seconds": ran["wall_s"],
         "read_s": summary["stage_seconds"].get("read"),
+        "analysis_s": round(sum(v for k, v in summary["stage_seconds"].items() if k != "read"), 2),
+        "save_s": summary.get("save_seconds"),
         "users": summary["users"],
         "flagged_users": summary["flagged_users"],
     }

@@ -19,13 +19,15 @@ Graph model (DESIGN.md, "Graph model"):
     (:Event {id, type, inviter_id, invitee_id, occurred_at, campaign, channel,
              staff_id, amount, device_id, ip, line, batch_id})   the event log
     (:User {id, first_seen, joined_at, referred_by, converted_at, amount,
-            churned_at, review_status, snapshot_id, <analysis columns>})
+            churned_at, away_from, away_until, review_status, snapshot_id,
+            <analysis columns>})   away_*: the churn periods, as lists
     (:User)-[:REFERRED {event_id, at, campaign, channel, staff_id}]->(:User)
     (:User)-[:INVITED {count, first_at, last_at}]->(:User)
-    (:Batch {id, source, status, started_at, applied_at, received, accepted, duplicates})
+    (:Batch {id, source, status, started_at, applied_at, received, accepted, duplicates,
+            conflicts})
     (:WriterLock {id})      held by the one process writing a batch or a snapshot
     (:Review {user_id, status, note, reviewer, reviewed_at})
-    (:Snapshot {id, computed_at, watermark, params, summary, status})
+    (:Snapshot {id, computed_at, watermark, params, summary, status, exported_at})
     (:SnapshotPart {snapshot_id, table, seq, data})   its tables, as Arrow IPC
     (:Flag {snapshot_id, user_id, rule})              what the live rankings check
 """
@@ -41,20 +43,36 @@ from graph.cypher_gds import (  # noqa: F401  (the GDS engine's, listed here too
     GDS_USERS,
     GDS_VERSION,
 )
+from graph.cypher_maintenance import (  # noqa: F401  (re-exported)
+    ALL_EVENTS,
+    ALL_USER_IDS,
+    DELETE_EVENTS,
+    EVENTS_OUTSIDE,
+    RENAME_EVENTS,
+    SCHEMA_VERSION_READ,
+    SCHEMA_VERSION_WRITE,
+)
+from graph.cypher_snapshots import (  # noqa: F401  (re-exported)
+    CLEAR_WRITTEN_BACK,
+    DELETE_SNAPSHOT_ROWS,
+    DROP_SNAPSHOT,
+    FINISH_SNAPSHOT,
+    LATEST_SNAPSHOT,
+    READ_SNAPSHOT,
+    READ_SNAPSHOT_PARTS,
+    RECORD_EXPORT,
+    SNAPSHOT_IDS,
+    SNAPSHOTS_TO_PRUNE,
+    START_SNAPSHOT,
+    UNFINISHED_SNAPSHOTS,
+    WRITE_BACK_USERS,
+    WRITE_FLAGS,
+    WRITE_SNAPSHOT_PART,
+)
+from graph.cypher_window import epoch_time as _time
+from graph.cypher_window import micros as _micros
 from graph.cypher_window import window as _window
-
-
-def _time(x: str) -> str:
-    """Epoch microseconds (an integer, or null) as a DateTime in UTC."""
-    seconds = f"{x} / 1000000 - CASE WHEN {x} % 1000000 < 0 THEN 1 ELSE 0 END"
-    nanos = f"({x} % 1000000 + 1000000) % 1000000 * 1000"
-    return f"CASE WHEN {x} IS NULL THEN null ELSE datetime({{epochSeconds: {seconds}, nanosecond: {nanos}}}) END"
-
-
-def _micros(x: str) -> str:
-    """A DateTime (or null) as epoch microseconds."""
-    return f"{x}.epochSeconds * 1000000 + {x}.microsecond"
-
+from loaders.canonical import CONTENT_FIELDS
 
 # -- connection and schema -----------------------------------------------------
 
@@ -124,12 +142,29 @@ UNWIND $rows AS row
 CREATE (:Event {{id: row.id, {_EVENT_PROPERTIES}}})
 """
 
+# Null-safe: one side null and the other not, or both set and unequal.
+_EVENT_DIFFERS = " OR ".join(
+    f"((e.{f} IS NULL) <> (row.{f} IS NULL) OR e.{f} <> row.{f})"
+    for f in CONTENT_FIELDS
+    if f != "occurred_at"  # compared as microseconds in MERGE_EVENTS
+)
+
 # MERGE on the event id: an id already stored leaves the stored event as
-# it was (a duplicate); new events carry the batch.
+# it was; new events carry the batch. The stored version of an id repeated
+# with other content comes back (a conflict, graph.conflicts); one repeated
+# as it was is a duplicate and returns nothing.
 MERGE_EVENTS = f"""
 UNWIND $rows AS row
 MERGE (e:Event {{id: row.id}})
 ON CREATE SET e += {{{_EVENT_PROPERTIES}}}
+WITH e, row
+WHERE e.batch_id <> $batch_id
+  AND ({_micros("e.occurred_at")} <> row.occurred_at OR {_EVENT_DIFFERS})
+RETURN e.id AS event_id, e.type AS type, e.inviter_id AS inviter_id,
+    e.invitee_id AS invitee_id, {_micros("e.occurred_at")} AS occurred_at,
+    e.campaign AS campaign, e.channel AS channel, e.staff_id AS staff_id, e.amount AS amount,
+    e.device_id AS device_id, e.ip AS ip,
+    'batch ' + toString(e.batch_id) + ', line ' + toString(e.line) AS origin
 """
 
 COUNT_BATCH_EVENTS = "MATCH (e:Event {batch_id: $batch_id}) RETURN count(e) AS accepted"
@@ -162,7 +197,19 @@ RETURN uid AS id, {_micros("first")} AS first_as_inviter
 # derived users are replaced.
 _USER_PROPERTIES = f"""first_seen: {_time("row.first_seen")}, joined_at: {_time("row.joined_at")},
     referred_by: row.referred_by, converted_at: {_time("row.converted_at")},
-    amount: row.amount, churned_at: {_time("row.churned_at")}"""
+    amount: row.amount, churned_at: {_time("row.churned_at")},
+    away_from: [t IN row.away_from | {_time("t")}],
+    away_until: [t IN row.away_until | {_time("t")}]"""
+
+
+def _churned(u: str) -> str:
+    """Whether user `u` was away (churned) at `$until`: inside one of its
+    churn periods (graph.derive's `churns`, kept on the node as lists)."""
+    return (
+        f"any(i IN range(0, size(coalesce({u}.away_from, [])) - 1) "
+        f"WHERE {u}.away_from[i] < $until AND {u}.away_until[i] >= $until)"
+    )
+
 
 CREATE_USERS = f"""
 UNWIND $rows AS row
@@ -207,7 +254,8 @@ APPLY_BATCH = """
 MATCH (b:Batch {id: $batch_id})
 CALL (b) { MATCH (e:Event {batch_id: b.id}) RETURN max(e.occurred_at) AS last_event_at }
 SET b.status = 'applied', b.applied_at = $now, b.received = $received,
-    b.accepted = $accepted, b.duplicates = $duplicates, b.last_event_at = last_event_at
+    b.accepted = $accepted, b.duplicates = $duplicates, b.conflicts = $conflicts,
+    b.last_event_at = last_event_at
 """
 
 # Taking a batch out: its new events go, in bounded chunks; then the
@@ -266,7 +314,7 @@ RETURN page[-1].id AS last,
     [u IN seen | u.id] AS id,
     [u IN seen | u.converted_at IS NOT NULL] AS converted,
     [u IN seen | coalesce(u.amount, 0.0)] AS amount,
-    [u IN seen | u.churned_at IS NOT NULL AND u.churned_at < $until] AS churned
+    [u IN seen | {_churned("u")}] AS churned
 """
 
 READ_CONVERSIONS = f"""
@@ -347,7 +395,7 @@ WITH a, b,
         MATCH (c:Event {{invitee_id: b.id}})
         WHERE c.type = 'convert' AND {_window("c.occurred_at", "c.campaign")}
     }} AS converted,
-    (b.churned_at IS NULL OR b.churned_at >= $until)
+    NOT {_churned("b")}
     AND NOT (EXISTS {{ MATCH (:Flag {{snapshot_id: $latest_snapshot, user_id: b.id}}) }}
              AND coalesce(b.review_status, 'pending') <> 'approved') AS effective
 WITH a.id AS id, count(*) AS invites,
@@ -419,74 +467,6 @@ EVENTS_BY_TYPE = "MATCH (e:Event) RETURN e.type AS type, count(*) AS events ORDE
 CAMPAIGNS = """
 MATCH (e:Event) WHERE e.campaign IS NOT NULL
 RETURN DISTINCT e.campaign AS campaign ORDER BY campaign
-"""
-
-# -- analysis snapshots and write-back ---------------------------------------------
-
-# A snapshot is written beside the latest one ('saving'), its tables as
-# Arrow IPC parts, and becomes the latest in one step (FINISH_SNAPSHOT).
-START_SNAPSHOT = """
-CREATE (s:Snapshot {id: $snapshot_id, computed_at: $computed_at, watermark: $watermark,
-    params: $params, summary: $summary, status: 'saving'})
-"""
-
-WRITE_SNAPSHOT_PART = """
-CREATE (:SnapshotPart {snapshot_id: $snapshot_id, table: $table, seq: $seq, data: $data})
-"""
-
-WRITE_FLAGS = """
-UNWIND $rows AS row
-CREATE (:Flag {snapshot_id: $snapshot_id, user_id: row.user_id, rule: row.rule})
-"""
-
-FINISH_SNAPSHOT = "MATCH (s:Snapshot {id: $snapshot_id}) SET s.status = 'saved'"
-
-# After the switch: analysis results onto the users, so operators can
-# style and filter by them in Neo4j Browser or Bloom.
-WRITE_BACK_USERS = """
-UNWIND $rows AS row
-MATCH (u:User {id: row.id})
-SET u += row.values, u.snapshot_id = $snapshot_id
-"""
-
-# Snapshots that never became the latest (a writer died while saving).
-UNFINISHED_SNAPSHOTS = "MATCH (s:Snapshot {status: 'saving'}) RETURN s.id AS snapshot_id"
-
-# Snapshots past the kept ones that still have tables (pruned ones keep
-# only their summary, so each is pruned once).
-SNAPSHOTS_TO_PRUNE = """
-MATCH (s:Snapshot {status: 'saved'})
-WITH s ORDER BY s.computed_at DESC, s.id SKIP $keep
-WITH s WHERE EXISTS { MATCH (:SnapshotPart {snapshot_id: s.id}) }
-RETURN s.id AS snapshot_id
-"""
-
-DELETE_SNAPSHOT_ROWS = """
-CALL () {
-    MATCH (p:SnapshotPart {snapshot_id: $snapshot_id})
-    RETURN p AS old LIMIT $limit
-    UNION
-    MATCH (f:Flag {snapshot_id: $snapshot_id})
-    RETURN f AS old LIMIT $limit
-}
-DETACH DELETE old
-RETURN count(*) AS deleted
-"""
-
-DROP_SNAPSHOT = "MATCH (s:Snapshot {id: $snapshot_id}) DETACH DELETE s"
-
-LATEST_SNAPSHOT = """
-MATCH (s:Snapshot {status: 'saved'})
-RETURN s.id AS id, s.computed_at AS computed_at, s.watermark AS watermark,
-    s.params AS params, s.summary AS summary
-ORDER BY s.computed_at DESC, s.id
-LIMIT 1
-"""
-
-READ_SNAPSHOT_PARTS = """
-MATCH (p:SnapshotPart {snapshot_id: $snapshot_id, table: $table})
-RETURN p.data AS data
-ORDER BY p.seq
 """
 
 # -- reviews ---------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The time window and campaign filter every windowed statement shares."""
+"""What the Cypher modules share: times as they cross Bolt (epoch
+microseconds), and the time window and campaign filter of every windowed
+statement."""
 
 _IN_WINDOW = """{t} >= $since AND {t} < $until
     AND ($campaigns IS NULL OR {c} IN $campaigns)"""
@@ -8,3 +10,15 @@ def window(time: str, campaign: str) -> str:
     """`$since <= time < $until`, and the campaign among `$campaigns` unless
     that is null (the embedded store's filter)."""
     return _IN_WINDOW.format(t=time, c=campaign)
+
+
+def epoch_time(x: str) -> str:
+    """Epoch microseconds (an integer, or null) as a DateTime in UTC."""
+    seconds = f"{x} / 1000000 - CASE WHEN {x} % 1000000 < 0 THEN 1 ELSE 0 END"
+    nanos = f"({x} % 1000000 + 1000000) % 1000000 * 1000"
+    return f"CASE WHEN {x} IS NULL THEN null ELSE datetime({{epochSeconds: {seconds}, nanosecond: {nanos}}}) END"
+
+
+def micros(x: str) -> str:
+    """A DateTime (or null) as epoch microseconds."""
+    return f"{x}.epochSeconds * 1000000 + {x}.microsecond"

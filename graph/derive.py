@@ -10,7 +10,11 @@ stores cannot disagree on what a log means).
 - `invited`: every other inviter-invitee pair from invites and joins;
 - `users`: first seen (as invitee or inviter), joined, referred by,
   converted (earliest) with amounts summed, and churned unless a join came
-  after the last churn (the user came back).
+  after the last churn (the user came back);
+- `churns`: every period a user was away, from a churn (the first of a
+  run) to the next join after it (`returned_at`, null while still away), so
+  a window ending inside a period reads the user as churned even after it
+  came back (`CHURNED_AT_SQL`).
 """
 
 from __future__ import annotations
@@ -28,11 +32,18 @@ CREATE TABLE IF NOT EXISTS referred (
     referrer_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
     "at" TIMESTAMPTZ NOT NULL, campaign VARCHAR, channel VARCHAR, staff_id VARCHAR
 );
+CREATE TABLE IF NOT EXISTS churns (
+    user_id VARCHAR NOT NULL, churned_at TIMESTAMPTZ NOT NULL, returned_at TIMESTAMPTZ
+);
 CREATE TABLE IF NOT EXISTS invited (
     inviter_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, count BIGINT NOT NULL,
     first_at TIMESTAMPTZ NOT NULL, last_at TIMESTAMPTZ NOT NULL
 );
 """
+
+# Users away at the end of a window (`$until`): inside one of their churn periods.
+CHURNED_AT_SQL = """SELECT DISTINCT user_id FROM churns
+    WHERE churned_at < $until AND (returned_at IS NULL OR returned_at >= $until)"""
 
 # {invitees} / {users} filter the log to the touched ids, or are empty when
 # the whole graph is derived; {as_inviter} is where first-as-inviter times
@@ -55,6 +66,21 @@ LEFT JOIN referred r ON r.invitee_id = e.invitee_id
 WHERE e.type IN ('invite', 'join') AND e.inviter_id IS NOT NULL {e_invitees}
   AND (r.referrer_id IS NULL OR r.referrer_id <> e.inviter_id)
 GROUP BY e.inviter_id, e.invitee_id;
+
+DELETE FROM churns WHERE user_id IN (SELECT id FROM scope_users);
+INSERT INTO churns
+SELECT invitee_id, occurred_at, returned_at FROM (
+    SELECT invitee_id, type, occurred_at,
+        lag(type) OVER own AS previous,
+        min(occurred_at) FILTER (WHERE type = 'join') OVER (own
+            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS returned_at
+    FROM events
+    WHERE type IN ('join', 'churn') {users}
+      AND invitee_id IN (SELECT invitee_id FROM events WHERE type = 'churn' {users})
+    -- a join at the same instant as a churn comes before it: the churn wins
+    WINDOW own AS (PARTITION BY invitee_id ORDER BY occurred_at, type = 'churn', event_id)
+)
+WHERE type = 'churn' AND previous IS DISTINCT FROM 'churn';
 
 DELETE FROM users WHERE id IN (SELECT id FROM scope_users);
 INSERT INTO users

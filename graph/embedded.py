@@ -25,17 +25,20 @@ discards the uncommitted transaction).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from graph import embedded_snapshots
-from graph.derive import DERIVED_TABLES, derive
-from graph.duckdb_tables import LATEST, has_table, instant, row_group_aligned
+from graph import embedded_ingest, embedded_migrations, embedded_reads, embedded_snapshots, repair
+from graph.derive import DERIVED_TABLES
+from graph.duckdb_tables import LATEST, has_table, instant
+from graph.embedded_reads import window_filter
 from graph.store import (
     TOP_COUNTS,
     BatchResult,
@@ -51,9 +54,8 @@ from graph.store import (
     Window,
     bounded_neighbourhood,
 )
-from loaders.canonical import EVENT_SCHEMA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = (
     DERIVED_TABLES
@@ -63,7 +65,9 @@ CREATE TABLE IF NOT EXISTS events (
     event_id VARCHAR NOT NULL, type VARCHAR NOT NULL, inviter_id VARCHAR,
     invitee_id VARCHAR NOT NULL, occurred_at TIMESTAMPTZ NOT NULL, campaign VARCHAR,
     channel VARCHAR, staff_id VARCHAR, amount DECIMAL(18, 4), device_id VARCHAR, ip VARCHAR,
-    line BIGINT NOT NULL, batch_id INTEGER NOT NULL
+    line BIGINT NOT NULL, batch_id INTEGER NOT NULL,
+    -- after batch_id: schema version 2 added it (graph.embedded_migrations)
+    invitee_name VARCHAR
 );
 CREATE TABLE IF NOT EXISTS reviews (
     user_id VARCHAR NOT NULL, status VARCHAR NOT NULL, note VARCHAR NOT NULL,
@@ -71,12 +75,20 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER NOT NULL, source VARCHAR, applied_at TIMESTAMPTZ NOT NULL,
-    received BIGINT NOT NULL, accepted BIGINT NOT NULL, duplicates BIGINT NOT NULL
+    received BIGINT NOT NULL, accepted BIGINT NOT NULL, duplicates BIGINT NOT NULL,
+    conflicts BIGINT NOT NULL DEFAULT 0
 );
 """
 )
 
 _LOCK_PID = re.compile(r"PID (\d+)")
+
+
+@dataclass
+class _Known:
+    """What a store object keeps of values only its own writes change."""
+
+    watermark: int | None = None
 
 
 class EmbeddedStore:
@@ -118,22 +130,49 @@ class EmbeddedStore:
         self._con.execute("SET TimeZone = 'UTC'")
         # Big batches are re-sorted anyway; not keeping input order saves memory.
         self._con.execute("SET preserve_insertion_order = false")
-        if not read_only:
-            self._con.execute(_SCHEMA)
-            self._con.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-                [str(SCHEMA_VERSION)],
-            )
-        self._check_version()
+        self._rewritten = 0
+        self._known = _Known()  # shared with reader() views
+        try:
+            if not read_only:
+                found = self._version()
+                if found is not None and found < SCHEMA_VERSION:
+                    self._rewritten = embedded_migrations.migrate(self._con, found, SCHEMA_VERSION)
+                self._con.execute(_SCHEMA)
+                self._con.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+                    [str(SCHEMA_VERSION)],
+                )
+            self._check_version()
+        except BaseException:
+            # A store that cannot be used is not left open: a later open in
+            # this process with other settings would be refused.
+            self._con.close()
+            raise
+
+    def migrate(self) -> int:
+        # Opening for writing migrated the store already.
+        return self._rewritten
+
+    def remove_events_outside(self, earliest: datetime, latest: datetime) -> pa.Table:
+        return repair.remove_outside(self._con, earliest, latest)
+
+    def _version(self) -> int | None:
+        if not has_table(self._con, "meta"):
+            return None
+        rows = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        return int(rows[0][0]) if rows else None
 
     def _check_version(self) -> None:
-        rows = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
-        row = rows[0] if rows else None
-        if row is None or int(row[0]) != SCHEMA_VERSION:
-            found = row[0] if row else "none"
+        found = self._version()
+        if found != SCHEMA_VERSION:
+            upgrade = (
+                "; open it for writing once to upgrade it (koc migrate)"
+                if found is not None and found < SCHEMA_VERSION
+                else ""
+            )
             raise StoreError(
-                f"store {self.path} has schema version {found}; this Searchlight reads "
-                f"version {SCHEMA_VERSION}"
+                f"store {self.path} has schema version {found or 'none'}; this Searchlight "
+                f"reads version {SCHEMA_VERSION}{upgrade}"
             )
 
     def close(self) -> None:
@@ -155,166 +194,41 @@ class EmbeddedStore:
         """The DuckDB connection, for the analysis and tests that read tables."""
         return self._con
 
+    def reader(self) -> EmbeddedStore:
+        """A view of this store for one more thread to read through: the same
+        database on its own DuckDB cursor, since a connection must not serve
+        two threads at once. It reads the last committed state, also while
+        this store is inside a write, and closes with this store; it must not
+        write (writes stay on this store's own connection)."""
+        view = copy.copy(self)
+        view._con = self._con.cursor()
+        view._con.execute("SET TimeZone = 'UTC'")  # a cursor starts with the default zone
+        return view
+
     def ingest(self, batches: Iterable[pa.Table], source: str) -> BatchResult:
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
-            result = self._apply(batches, source)
+            result = embedded_ingest.apply(con, batches, source)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        self._known.watermark = result.batch_id
         return result
 
-    def _apply(self, batches: Iterable[pa.Table], source: str) -> BatchResult:
-        con = self._con
-        columns = ", ".join(EVENT_SCHEMA.names)
-        batch_id = self._scalar("SELECT coalesce(max(id), 0) + 1 FROM batches")
-        had_events = self._scalar("SELECT count(*) > 0 FROM (FROM events LIMIT 1)")
-        received = 0
-        # Rows go straight into the log inside the transaction; the rare
-        # duplicates are taken out again below, which is cheaper than staging.
-        for table in row_group_aligned(batches):
-            received += table.num_rows
-            # from_arrow, not register(): DuckDB 2 keeps every registered
-            # table alive until the connection closes, so memory would grow
-            # with each batch.
-            con.from_arrow(table).project(f"{columns}, {batch_id}::INTEGER").insert_into("events")
-        if had_events:
-            con.execute(
-                """DELETE FROM events WHERE batch_id = $b
-                   AND event_id IN (SELECT event_id FROM events WHERE batch_id < $b)""",
-                {"b": batch_id},
-            )
-        # Repeats within the batch: the first line of each event_id stays.
-        con.execute(
-            """DELETE FROM events WHERE batch_id = $b AND (event_id, line) IN (
-                   SELECT (e.event_id, e.line) FROM events e
-                   JOIN (SELECT event_id, min(line) AS keep FROM events WHERE batch_id = $b
-                         GROUP BY event_id HAVING count(*) > 1) r USING (event_id)
-                   WHERE e.batch_id = $b AND e.line <> r.keep)""",
-            {"b": batch_id},
-        )
-        accepted = self._scalar("SELECT count(*) FROM events WHERE batch_id = ?", [batch_id])
-        if accepted:
-            self._refresh_graph(batch_id, full=not had_events)
-        con.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?)",
-            [batch_id, source, datetime.now(UTC), received, accepted, received - accepted],
-        )
-        return BatchResult(batch_id, received, accepted, received - accepted)
-
-    def _refresh_graph(self, batch_id: int, *, full: bool) -> None:
-        con = self._con
-        if not full:
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE scope_invitees AS
-                   SELECT DISTINCT invitee_id AS id FROM events WHERE batch_id = ?""",
-                [batch_id],
-            )
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE scope_users AS
-                   SELECT id FROM scope_invitees
-                   UNION SELECT inviter_id FROM events
-                   WHERE batch_id = ? AND inviter_id IS NOT NULL""",
-                [batch_id],
-            )
-        # A first load has everything in scope: no filters (the DELETEs match nothing).
-        derive(con, scoped=not full)
-        con.execute("DROP TABLE scope_invitees")
-        con.execute("DROP TABLE scope_users")
-
     def read_graph(self, window: Window) -> GraphTables:
-        con = self._con
-        where, params = _window_filter(window)
-        referred_where, _ = _window_filter(window, time_column='"at"')
-        users = con.sql(
-            f"""
-            SELECT u.id,
-                coalesce(c.converted, false) AS converted,
-                coalesce(c.amount, 0)::DOUBLE AS amount,
-                (u.churned_at IS NOT NULL AND u.churned_at < $until) AS churned
-            FROM users u
-            LEFT JOIN (
-                SELECT invitee_id, true AS converted, sum(amount) AS amount
-                FROM events e WHERE type = 'convert' AND {where}
-                GROUP BY invitee_id
-            ) c ON c.invitee_id = u.id
-            WHERE u.first_seen < $until
-            ORDER BY u.id
-            """,
-            params=params,
-        ).to_arrow_table()
-        referred = con.sql(
-            f"""SELECT referrer_id, invitee_id, "at" FROM referred e
-                WHERE {referred_where}""",
-            params=params,
-        ).to_arrow_table()
-        invited = con.sql(
-            f"""
-            SELECT DISTINCT e.inviter_id, e.invitee_id
-            FROM events e
-            LEFT JOIN referred r ON r.invitee_id = e.invitee_id
-            WHERE e.type IN ('invite', 'join') AND e.inviter_id IS NOT NULL AND {where}
-              AND (r.referrer_id IS NULL OR r.referrer_id <> e.inviter_id)
-            """,
-            params=params,
-        ).to_arrow_table()
-        devices = con.sql(
-            f"""WITH used AS (
-                    SELECT DISTINCT invitee_id AS user_id, device_id FROM events e
-                    WHERE type = 'join' AND device_id IS NOT NULL AND {where})
-                SELECT user_id, device_id FROM used WHERE device_id IN (
-                    SELECT device_id FROM used GROUP BY device_id HAVING count(*) > 1)
-                ORDER BY device_id, user_id""",
-            params=params,
-        ).to_arrow_table()
-        last = con.execute(
-            f"SELECT max(occurred_at)::VARCHAR FROM events e WHERE {where}", params
-        ).fetchall()[0][0]
-        return GraphTables(
-            users=users,
-            referred=referred,
-            invited=invited,
-            devices=devices,
-            watermark=self.watermark(),
-            last_event_at=instant(last),
-        )
+        return embedded_reads.read_graph(self._con, window, self.watermark())
 
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
         if by not in TOP_COUNTS:
             raise StoreError(f"cannot rank by {by!r} live; choose one of {', '.join(TOP_COUNTS)}")
-        where, params = _window_filter(window)
-        referred_where, _ = _window_filter(window, time_column='"at"')
-        params.update(limit=limit, offset=offset)
-        # One invitee counts once per referrer: REFERRED has one row per invitee.
-        # Effective: not churned, and not judged fraudulent (flagged in the
-        # latest analysis and not approved on review).
-        return self._con.sql(
-            f"""
-            WITH fraudulent AS ({self._fraudulent_sql()})
-            SELECT e.referrer_id AS id,
-                count(*) AS invites,
-                count(*) FILTER (WHERE (u.churned_at IS NULL OR u.churned_at >= $until)
-                                   AND f.user_id IS NULL) AS effective_invites,
-                count(c.invitee_id) AS conversions
-            FROM referred e
-            JOIN users u ON u.id = e.invitee_id
-            LEFT JOIN fraudulent f ON f.user_id = e.invitee_id
-            LEFT JOIN (
-                SELECT DISTINCT invitee_id FROM events e
-                WHERE type = 'convert' AND {where}
-            ) c ON c.invitee_id = e.invitee_id
-            WHERE {referred_where}
-            GROUP BY e.referrer_id
-            ORDER BY {by} DESC, id
-            LIMIT $limit OFFSET $offset
-            """,
-            params=params,
-        ).to_arrow_table()
+        return embedded_reads.top_referrers(
+            self._con, window, by, limit, offset, self._fraudulent_sql()
+        )
 
     def referrer_count(self, window: Window) -> int:
-        referred_where, params = _window_filter(window, time_column='"at"')
+        referred_where, params = window_filter(window, time_column='"at"')
         return self._scalar(
             f"SELECT count(DISTINCT e.referrer_id) FROM referred e WHERE {referred_where}", params
         )
@@ -401,7 +315,12 @@ class EmbeddedStore:
         return EgoNetwork.of(kept, ties, truncated)
 
     def watermark(self) -> int:
-        return self._scalar("SELECT coalesce(max(id), 0) FROM batches")
+        # Only this object writes while it is open (DuckDB's file lock keeps
+        # every other process out), so the value is kept once read: /health
+        # then never queues behind an analysis's scans for it.
+        if self._known.watermark is None:
+            self._known.watermark = self._scalar("SELECT coalesce(max(id), 0) FROM batches")
+        return self._known.watermark
 
     def change_marker(self) -> tuple:
         snapshot = (
@@ -417,6 +336,18 @@ class EmbeddedStore:
 
     def latest_snapshot(self) -> SavedSnapshot | None:
         return embedded_snapshots.latest(self._con)
+
+    def snapshot_ids(self) -> list[str]:
+        return embedded_snapshots.ids(self._con)
+
+    def read_snapshot(self, snapshot_id: str) -> SavedSnapshot | None:
+        return embedded_snapshots.read(self._con, snapshot_id)
+
+    def record_export(self, snapshot_id: str) -> None:
+        embedded_snapshots.record_export(self._con, snapshot_id)
+
+    def prune_snapshots(self, keep: int) -> list[str]:
+        return embedded_snapshots.prune(self._con, keep)
 
     def record_review(self, user_id: str, status: str, note: str, reviewer: str) -> Review:
         if status not in ("approved", "declined"):
@@ -498,16 +429,3 @@ _TIES_SQL = """
     UNION ALL SELECT inviter_id, invitee_id FROM invited
     UNION ALL SELECT invitee_id, inviter_id FROM invited
 """
-
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-_FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
-
-
-def _window_filter(window: Window, time_column: str = "occurred_at") -> tuple[str, dict]:
-    """SQL over a row aliased `e` (its time column, campaign) for a window."""
-    params: dict = {"since": window.since or _FAR_PAST, "until": window.until or _FAR_FUTURE}
-    where = f"e.{time_column} >= $since AND e.{time_column} < $until"
-    if window.campaigns:
-        params["campaigns"] = list(window.campaigns)
-        where += " AND list_contains($campaigns::VARCHAR[], e.campaign)"
-    return where, params

@@ -1,15 +1,20 @@
 """Ingest: a source file into a store, as one all-or-nothing batch.
 
-Every report satisfies read = accepted + duplicates + rejected, where
-`duplicates` are valid rows whose event_id the store already had or that
-repeat an earlier row of the same file.
+Every report satisfies events = accepted + duplicates + conflicts + rejected,
+where `duplicates` are valid events whose event_id the store already had or
+that repeat an earlier row of the same file, with the same content, and
+`conflicts` are such events with other content (not applied; quarantined
+with both versions, see graph.conflicts). `read` counts rows: each makes one
+event (so events = read), or with a mapping's `[[events]]` one per entry
+whose condition holds; `skipped` counts the entries a row's conditions left
+out (loaders.pipeline).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,10 +37,14 @@ class IngestReport:
     read: int
     accepted: int
     duplicates: int
+    conflicts: int
     rejected: int
     quarantine: str | None
     batch_id: int
     seconds: float
+    events: int = 0  # the events the rows made: accepted + duplicates + conflicts + rejected
+    skipped: int = 0  # events a row's `when` conditions left out (not rejections)
+    notes: list[str] = field(default_factory=list)  # columns no event uses
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -67,18 +76,24 @@ def ingest_file(
         stream, part, result = _apply(
             store, path, name, quarantine, mapping, timezone, progress, True, bounds
         )
+    if result.conflicts is not None:
+        part.write(result.conflicts)
     part.commit()
     rejected = stream.rows_rejected
-    assert stream.rows_read == result.received + rejected, "every row is accounted for"
+    assert stream.events == result.received + rejected, "every event is accounted for"
     return IngestReport(
         source=name,
         read=stream.rows_read,
         accepted=result.accepted,
         duplicates=result.duplicates,
+        conflicts=result.conflicted,
         rejected=rejected,
-        quarantine=str(quarantine.path) if rejected else None,
+        quarantine=str(quarantine.path) if rejected or result.conflicted else None,
         batch_id=result.batch_id,
         seconds=round(time.perf_counter() - started, 3),
+        events=stream.events,
+        skipped=stream.skipped,
+        notes=stream.notes,
     )
 
 

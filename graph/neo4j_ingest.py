@@ -33,11 +33,13 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from graph import cypher
+from graph import cypher, neo4j_migrations
+from graph.conflicts import conflicts_sql
 from graph.derive import DERIVED_TABLES, FROM_INVITER_FIRSTS, derive
 from graph.neo4j_runner import QueryRunner, records_table
 from graph.store import BatchResult, StoreError
-from loaders.canonical import EVENT_SCHEMA
+from loaders.canonical import CONTENT_FIELDS, EVENT_SCHEMA
+from loaders.validate import REJECTED_SCHEMA
 
 # How long a writer waits for another one before saying the store is busy.
 LEASE_WAIT_SECONDS = 10.0
@@ -49,26 +51,37 @@ PARALLEL_WRITES = 2
 _EVENT_ROWS = """SELECT event_id AS id, type, inviter_id, invitee_id,
     epoch_us(occurred_at) AS occurred_at, campaign, channel, staff_id,
     amount::DOUBLE AS amount, device_id, ip, line FROM events ORDER BY line"""
+# A user's churn periods as two lists (start, end), an open period ending
+# in year 9999: a Neo4j list holds no nulls.
 _USER_ROWS = """SELECT id, epoch_us(first_seen) AS first_seen, epoch_us(joined_at) AS joined_at,
     referred_by, epoch_us(converted_at) AS converted_at, amount::DOUBLE AS amount,
-    epoch_us(churned_at) AS churned_at FROM users ORDER BY id"""
+    epoch_us(churned_at) AS churned_at, away_from, away_until
+    FROM users LEFT JOIN (
+        SELECT user_id AS id, list(epoch_us(churned_at) ORDER BY churned_at) AS away_from,
+            list(coalesce(epoch_us(returned_at), 253402214400000000) ORDER BY churned_at)
+                AS away_until
+        FROM churns GROUP BY user_id
+    ) USING (id) ORDER BY id"""
 _REFERRED_ROWS = """SELECT referrer_id, invitee_id, event_id, epoch_us("at") AS "at", campaign,
     channel, staff_id FROM referred ORDER BY invitee_id"""
 _INVITED_ROWS = """SELECT inviter_id, invitee_id, count, epoch_us(first_at) AS first_at,
     epoch_us(last_at) AS last_at FROM invited ORDER BY invitee_id, inviter_id"""
-_SCOPE_EVENTS = pa.schema(
+# Events as the server returns them: times in microseconds (read as UTC
+# instants), amounts as floats, every canonical field.
+EVENT_ROWS = pa.schema(
     [
-        ("event_id", pa.string()),
-        ("type", pa.string()),
-        ("inviter_id", pa.string()),
-        ("invitee_id", pa.string()),
-        ("occurred_at", pa.timestamp("us", tz="UTC")),
-        ("campaign", pa.string()),
-        ("channel", pa.string()),
-        ("staff_id", pa.string()),
-        ("amount", pa.float64()),
+        (name, pa.float64() if name == "amount" else pa.string())
+        if name != "occurred_at"
+        else (name, pa.timestamp("us", tz="UTC"))
+        for name in ("event_id", *CONTENT_FIELDS)
     ]
 )
+# What deriving users needs of their events (SCOPE_EVENTS).
+_SCOPE_EVENTS = pa.schema(
+    [EVENT_ROWS.field(n) for n in EVENT_ROWS.names if n not in ("device_id", "ip")]
+)
+# The server's version of an event id a batch repeats with other content.
+_STORED_VERSIONS = EVENT_ROWS.append(pa.field("origin", pa.string()))
 _INVITER_FIRSTS = pa.schema([("id", pa.string()), ("first_as_inviter", pa.timestamp("us", "UTC"))])
 
 
@@ -101,10 +114,13 @@ def ingest(run: QueryRunner, batches: Iterable[pa.Table], source: str, size: int
         received = _stage(con, batches)
         with writer_lease(run):
             finish_unfinished(run, size)
+            neo4j_migrations.migrate(run, size)
             batch_id = run.read(cypher.NEXT_BATCH, {})[0]["batch_id"]
             run.write(cypher.START_BATCH, {"batch_id": batch_id, "source": source, "now": _now()})
             try:
                 accepted = _apply(run, con, batch_id, size)
+                conflicts = _conflicts(con)
+                duplicates = received - accepted - conflicts.num_rows
                 run.write(
                     cypher.APPLY_BATCH,
                     {
@@ -112,17 +128,19 @@ def ingest(run: QueryRunner, batches: Iterable[pa.Table], source: str, size: int
                         "now": _now(),
                         "received": received,
                         "accepted": accepted,
-                        "duplicates": received - accepted,
+                        "duplicates": duplicates,
+                        "conflicts": conflicts.num_rows,
                     },
                 )
             except BaseException as exc:
                 _undo_or_explain(run, batch_id, size, exc)
                 raise
-    return BatchResult(batch_id, received, accepted, received - accepted)
+    return BatchResult(batch_id, received, accepted, duplicates, conflicts)
 
 
 def _stage(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table]) -> int:
-    """The file into `events`, repeats of an event id dropped (first line wins)."""
+    """The file into `events`, repeats of an event id dropped (first line
+    wins); those with other content than the first kept in `conflicts`."""
     con.from_arrow(EVENT_SCHEMA.empty_table()).create("staged")
     received = 0
     for table in batches:
@@ -132,8 +150,15 @@ def _stage(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table]) -> int:
         """CREATE TABLE events AS SELECT * FROM staged
            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY line) = 1"""
     )
+    kept = "(SELECT *, 'line ' || line || ' of the same source' AS origin FROM events)"
+    later = "(SELECT * FROM staged ANTI JOIN events USING (event_id, line))"
+    con.execute(f"CREATE TABLE conflicts AS {conflicts_sql(later, kept)}")
     con.execute("DROP TABLE staged")
     return received
+
+
+def _conflicts(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    return con.sql("SELECT * FROM conflicts ORDER BY line").to_arrow_table().cast(REJECTED_SCHEMA)
 
 
 def _apply(run: QueryRunner, con: duckdb.DuckDBPyConnection, batch_id: int, size: int) -> int:
@@ -141,7 +166,13 @@ def _apply(run: QueryRunner, con: duckdb.DuckDBPyConnection, batch_id: int, size
     statement = cypher.CREATE_EVENTS if first_load else cypher.MERGE_EVENTS
     parts = con.sql(_EVENT_ROWS).to_arrow_reader(size)
     chunks = ({"rows": p.to_pylist(), "batch_id": batch_id} for p in parts)
-    send_all(run, statement, chunks, PARALLEL_WRITES if first_load else 1)
+    stored = send_all(run, statement, chunks, PARALLEL_WRITES if first_load else 1)
+    if stored:
+        # Event ids the server held with other content: the server's version
+        # stays; the rows become conflicts beside the in-file ones.
+        versions = pa.Table.from_pylist(stored, schema=_STORED_VERSIONS)
+        con.execute(f"""INSERT INTO conflicts {conflicts_sql("events", "versions")}""")
+        del versions
     accepted = run.read(cypher.COUNT_BATCH_EVENTS, {"batch_id": batch_id})[0]["accepted"]
     if not accepted:
         return 0
@@ -205,23 +236,28 @@ def _write_rows(
     send_all(run, statement, ({"rows": p.to_pylist()} for p in parts), writers)
 
 
-def send_all(run: QueryRunner, statement: str, chunks: Iterator[dict], writers: int = 1) -> None:
+def send_all(
+    run: QueryRunner, statement: str, chunks: Iterator[dict], writers: int = 1
+) -> list[dict]:
     """Write the chunks, `writers` transactions at a time, while the next one is
     prepared: the client's share of the work (rows into Python values,
     packing) hides behind the server's, and with `writers` > 1 the server
-    commits on more than one core. Only for chunks that touch disjoint nodes."""
+    commits on more than one core. Only for chunks that touch disjoint nodes.
+    Returns the records the statement returned, if any."""
+    returned: list[dict] = []
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="neo4j-write") as pool:
         sending: deque[Future] = deque()
         try:
             for params in chunks:
                 if len(sending) == writers:
-                    sending.popleft().result()
+                    returned += sending.popleft().result()
                 sending.append(pool.submit(run.write, statement, params))
             while sending:
-                sending.popleft().result()
+                returned += sending.popleft().result()
         finally:
             for future in sending:
                 future.cancel()
+    return returned
 
 
 def finish_unfinished(run: QueryRunner, size: int) -> None:

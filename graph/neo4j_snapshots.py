@@ -6,21 +6,24 @@ what was saved, every column and type. The flagged users also become
 `:Flag` nodes, which the live rankings check. While it is written the
 snapshot is `saving` and the previous one stays the latest; marking it
 `saved` is the switch. Only then are its results written onto the `:User`
-nodes (for Neo4j Browser and Bloom) and older snapshots' tables pruned. A
-save that dies midway leaves a `saving` snapshot that the next save removes.
+nodes (for Neo4j Browser and Bloom). A save that dies midway leaves a
+`saving` snapshot that the next save removes. `prune` deletes old snapshots
+no export names (`exported_at`), with their parts, flags and written-back
+user properties.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from graph import cypher
 from graph.neo4j_ingest import PARALLEL_WRITES, send_all, writer_lease
 from graph.neo4j_runner import QueryRunner, native
-from graph.store import SavedSnapshot
+from graph.store import SavedSnapshot, StoreError
 
 # The analysis columns written onto the :User nodes, for Browser and Bloom.
 WRITTEN_BACK = (
@@ -37,8 +40,6 @@ WRITTEN_BACK = (
     "risk",
     "flag_rules",
 )
-# Snapshots whose tables are kept (older ones keep their summary only).
-KEEP_SNAPSHOTS = 3
 # Each table and the order the embedded store reads it back in.
 _TABLES = {
     "users": [("id", "ascending")],
@@ -76,8 +77,6 @@ def save(run: QueryRunner, snapshot: SavedSnapshot, size: int) -> None:
             run.write(cypher.WRITE_FLAGS, {**sid, "rows": part.to_pylist()})
         run.write(cypher.FINISH_SNAPSHOT, sid)
         _write_back(run, snapshot, size)
-        for row in run.read(cypher.SNAPSHOTS_TO_PRUNE, {"keep": KEEP_SNAPSHOTS}):
-            _delete_rows(run, row["snapshot_id"], size)
 
 
 def _write_back(run: QueryRunner, snapshot: SavedSnapshot, size: int) -> None:
@@ -118,16 +117,51 @@ def _drop(run: QueryRunner, snapshot_id: str, size: int) -> None:
     run.write(cypher.DROP_SNAPSHOT, {"snapshot_id": snapshot_id})
 
 
+def prune(run: QueryRunner, keep: int, size: int) -> list[str]:
+    """Delete the snapshots past the newest `keep` that no export names: the
+    users' written-back results first, the `:Snapshot` node last, so a prune
+    that dies midway is finished by the next. The ids deleted, oldest first."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1 (the latest snapshot stays), not {keep}")
+    cleared = {name: None for name in (*WRITTEN_BACK, "snapshot_id") if name != "id"}
+    with writer_lease(run):
+        gone = [r["snapshot_id"] for r in run.read(cypher.SNAPSHOTS_TO_PRUNE, {"keep": keep})]
+        for snapshot_id in gone:
+            params = {"snapshot_id": snapshot_id, "limit": size, "cleared": cleared}
+            while run.write(cypher.CLEAR_WRITTEN_BACK, params)[0]["cleared"]:
+                pass
+            _drop(run, snapshot_id, size)
+    return gone
+
+
+def record_export(run: QueryRunner, snapshot_id: str) -> None:
+    now = datetime.now(UTC)
+    found = run.write(cypher.RECORD_EXPORT, {"snapshot_id": snapshot_id, "now": now})
+    if not found or not found[0]["found"]:
+        raise StoreError(f"no snapshot {snapshot_id!r} in the store (never saved, or pruned)")
+
+
+def ids(run: QueryRunner) -> list[str]:
+    return [r["id"] for r in run.read(cypher.SNAPSHOT_IDS, {})]
+
+
 def latest(run: QueryRunner) -> SavedSnapshot | None:
     rows = run.read(cypher.LATEST_SNAPSHOT, {})
-    if not rows:
-        return None
-    s = rows[0]
+    return _assemble(run, rows[0]) if rows else None
+
+
+def read(run: QueryRunner, snapshot_id: str) -> SavedSnapshot | None:
+    rows = run.read(cypher.READ_SNAPSHOT, {"snapshot_id": snapshot_id})
+    return _assemble(run, rows[0]) if rows else None
+
+
+def _assemble(run: QueryRunner, s: dict) -> SavedSnapshot:
+    """A snapshot from its node's row and its stored tables."""
     tables = {}
     for name, order in _TABLES.items():
         parts = run.read(cypher.READ_SNAPSHOT_PARTS, {"snapshot_id": s["id"], "table": name})
-        read = [pa.ipc.open_stream(pa.py_buffer(p["data"])).read_all() for p in parts]
-        tables[name] = pa.concat_tables(read).sort_by(order) if read else None
+        stored = [pa.ipc.open_stream(pa.py_buffer(p["data"])).read_all() for p in parts]
+        tables[name] = pa.concat_tables(stored).sort_by(order) if stored else None
     return SavedSnapshot(
         s["id"],
         json.loads(s["params"]),

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph import cypher, neo4j_gds, neo4j_ingest, neo4j_snapshots
+from graph import cypher, neo4j_gds, neo4j_ingest, neo4j_migrations, neo4j_snapshots
 from graph.neo4j_runner import (
     DriverRunner,
     Neo4jUrl,
@@ -147,6 +147,15 @@ class Neo4jStore:
 
     def ingest(self, batches: Iterable[pa.Table], source: str) -> BatchResult:
         return neo4j_ingest.ingest(self._runner, batches, source, self.batch_size)
+
+    def migrate(self) -> int:
+        with neo4j_ingest.writer_lease(self._runner):
+            return neo4j_migrations.migrate(self._runner, self.batch_size)
+
+    def remove_events_outside(self, earliest: datetime, latest: datetime) -> pa.Table:
+        return neo4j_migrations.remove_events_outside(
+            self._runner, _utc(earliest), _utc(latest), self.batch_size
+        )
 
     def watermark(self) -> int:
         return self._runner.read(cypher.WATERMARK, {})[0]["watermark"]
@@ -293,6 +302,18 @@ class Neo4jStore:
 
     def latest_snapshot(self) -> SavedSnapshot | None:
         return neo4j_snapshots.latest(self._runner)
+
+    def snapshot_ids(self) -> list[str]:
+        return neo4j_snapshots.ids(self._runner)
+
+    def read_snapshot(self, snapshot_id: str) -> SavedSnapshot | None:
+        return neo4j_snapshots.read(self._runner, snapshot_id)
+
+    def record_export(self, snapshot_id: str) -> None:
+        neo4j_snapshots.record_export(self._runner, snapshot_id)
+
+    def prune_snapshots(self, keep: int) -> list[str]:
+        return neo4j_snapshots.prune(self._runner, keep, self.batch_size)
 
     # -- reviews -------------------------------------------------------------
 

@@ -39,7 +39,14 @@ class BatchResult:
     batch_id: int
     received: int  # valid events handed to the store
     accepted: int  # of those, new to the store
-    duplicates: int  # already in the store, or repeated in the batch
+    duplicates: int  # already in the store, or repeated in the batch, with the same content
+    # Rows whose event id the store (or an earlier line) holds with other
+    # content: not applied; quarantine rows with both versions (graph.conflicts).
+    conflicts: pa.Table | None = None
+
+    @property
+    def conflicted(self) -> int:
+        return 0 if self.conflicts is None else self.conflicts.num_rows
 
 
 @dataclass
@@ -257,6 +264,39 @@ class Store(Protocol):
         ...
 
     def latest_snapshot(self) -> SavedSnapshot | None: ...
+
+    def snapshot_ids(self) -> list[str]:
+        """The saved snapshots, newest first: the first is the latest."""
+        ...
+
+    def read_snapshot(self, snapshot_id: str) -> SavedSnapshot | None:
+        """One saved snapshot, whole; None when the store has none by that id
+        (never saved, or pruned)."""
+        ...
+
+    def record_export(self, snapshot_id: str) -> None:
+        """Remember that an export's manifest names this snapshot, so pruning
+        keeps it for good; `StoreError` if no saved snapshot has that id."""
+        ...
+
+    def prune_snapshots(self, keep: int) -> list[str]:
+        """Delete, with all their rows, the saved snapshots past the newest
+        `keep` (at least 1, so the latest always stays) that no export names;
+        the ids deleted, oldest first."""
+        ...
+
+    def migrate(self) -> int:
+        """Bring a store written by an older Searchlight to this one's schema
+        (graph.embedded_migrations, graph.neo4j_migrations); the number of
+        event ids rewritten, 0 when it was current."""
+        ...
+
+    def remove_events_outside(self, earliest: datetime, latest: datetime) -> pa.Table:
+        """Take every event whose time is not in [earliest, latest) out of the
+        log (events stored before ingest checked times: they poison every
+        read), derive their users again and return them as quarantine rows
+        (`graph.repair`). All or nothing."""
+        ...
 
     def close(self) -> None: ...
 

@@ -21,7 +21,10 @@ A mapping file is TOML (or JSON with the same keys)::
     campaign = "2024-spring"
 
 Columns named like a canonical field (case-insensitive) are used without
-being mapped.
+being mapped. A mapping file may also make several events from each row
+(`[[events]]`, see `loaders.row_events`) and list the columns of the export
+that it knows and leaves unused (`unused = [...]`), so the ingest report can
+tell them from columns it does not know.
 """
 
 from __future__ import annotations
@@ -34,10 +37,22 @@ from pathlib import Path
 
 from loaders.canonical import EVENT_TYPES, FIELDS, REQUIRED_COLUMNS
 from loaders.errors import MappingError
+from loaders.row_events import CARRIED_BY, EventSpec, parse_events
+
+_SECTIONS = ("columns", "types", "defaults", "events", "unused")
 
 
 def _clean_header(name: str) -> str:
     return name.replace("\ufeff", "").strip()
+
+
+def header_column(header: Sequence[str], wanted: str) -> str | None:
+    """The header's column named `wanted` (BOM and spaces aside, then
+    case-insensitive), or None."""
+    cleaned = {_clean_header(h): h for h in header}
+    folded = {c.casefold(): h for c, h in cleaned.items()}
+    name = _clean_header(wanted)
+    return cleaned.get(name) or folded.get(name.casefold())
 
 
 @dataclass(frozen=True)
@@ -45,8 +60,13 @@ class Mapping:
     columns: dict[str, str] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    # Several events per row (loaders.row_events); none: one event per row.
+    events: tuple[EventSpec, ...] = ()
+    # Columns of the export the mapping knows and deliberately leaves unused.
+    unused: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        self._check_events()
         for name in list(self.columns) + list(self.defaults):
             if name not in FIELDS:
                 raise MappingError(
@@ -65,13 +85,54 @@ class Mapping:
                     f"default type {self.defaults['type']!r} is not one of {', '.join(EVENT_TYPES)}"
                 )
 
+    def _check_events(self) -> None:
+        if not self.events:
+            return
+        if "type" in self.columns or "type" in self.defaults or self.types:
+            raise MappingError(
+                "a mapping with [[events]] fixes each event's type: it maps no type column "
+                "and has no [types] or type default"
+            )
+        types = [e.type for e in self.events]
+        repeated = sorted({t for t in types if types.count(t) > 1})
+        if repeated:
+            raise MappingError(
+                f"[[events]] makes {', '.join(repeated)} more than once; "
+                "each entry makes another type of event"
+            )
+
     def merged(self, other: Mapping) -> Mapping:
-        """This mapping with `other`'s entries taking precedence."""
+        """This mapping with `other`'s entries taking precedence. `other`'s
+        columns and defaults are shared ones: an event's own entries still
+        win for that event."""
         return Mapping(
             columns={**self.columns, **other.columns},
             types={**self.types, **other.types},
             defaults={**self.defaults, **other.defaults},
+            events=other.events or self.events,
+            unused=other.unused or self.unused,
         )
+
+    def per_event(self) -> list[tuple[EventSpec | None, Mapping]]:
+        """The single-event mapping of each event a row makes: the shared
+        entries (`amount` for convert events only) under the event's own,
+        its type as the type default. Without [[events]]: this mapping.
+
+        Shared fields only some types carry (`row_events.CARRIED_BY`: an
+        amount, an inviter) go to those types' events only."""
+        if not self.events:
+            return [(None, self)]
+        out = []
+        for spec in self.events:
+            drop = [f for f, types in CARRIED_BY.items() if spec.type not in types]
+            columns = {f: c for f, c in self.columns.items() if f not in drop}
+            defaults = {f: v for f, v in self.defaults.items() if f not in drop}
+            mapping = Mapping(
+                columns={**columns, **spec.columns},
+                defaults={**defaults, **spec.defaults, "type": spec.type},
+            )
+            out.append((spec, mapping))
+        return out
 
     def resolve(self, header: Sequence[str], source: str) -> dict[str, str]:
         """Map each canonical field to the source column that holds it.
@@ -123,9 +184,13 @@ def mapping_from_options(
     types: Iterable[str] = (),
     defaults: Iterable[str] = (),
     mapping_file: Path | None = None,
+    preset: Mapping | None = None,
 ) -> Mapping:
-    """Build a mapping from CLI options; options override the mapping file."""
-    base = load_mapping_file(mapping_file) if mapping_file else Mapping()
+    """Build a mapping from CLI options; options override the mapping file or
+    the preset (`loaders.presets.load_preset`), of which there is one at most."""
+    if preset is not None and mapping_file:
+        raise MappingError("give --preset or --mapping, not both")
+    base = load_mapping_file(mapping_file) if mapping_file else (preset or Mapping())
     given = Mapping(
         columns=_pairs(columns, "--map"),
         types=_pairs(types, "--map-type"),
@@ -143,11 +208,20 @@ def load_mapping_file(path: Path) -> Mapping:
         data = json.loads(text) if Path(path).suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise MappingError(f"mapping file {path}: not valid ({exc})") from exc
-    unknown = set(data) - {"columns", "types", "defaults"}
+    try:
+        return mapping_from_data(data)
+    except MappingError as exc:
+        raise MappingError(f"mapping file {path}: {exc}") from exc
+
+
+def mapping_from_data(data: object) -> Mapping:
+    """A mapping from a mapping file's parsed TOML or JSON."""
+    if not isinstance(data, dict):
+        raise MappingError("not a table of sections")
+    unknown = set(data) - set(_SECTIONS)
     if unknown:
         raise MappingError(
-            f"mapping file {path}: unknown section(s) {', '.join(sorted(unknown))}; "
-            "expected columns, types, defaults"
+            f"unknown section(s) {', '.join(sorted(unknown))}; expected {', '.join(_SECTIONS)}"
         )
     sections: dict[str, dict[str, str]] = {}
     for section in ("columns", "types", "defaults"):
@@ -155,9 +229,10 @@ def load_mapping_file(path: Path) -> Mapping:
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
-            raise MappingError(f"mapping file {path}: [{section}] must map names to text values")
+            raise MappingError(f"[{section}] must map names to text values")
         sections[section] = value
-    try:
-        return Mapping(**sections)
-    except MappingError as exc:
-        raise MappingError(f"mapping file {path}: {exc}") from exc
+    unused = data.get("unused", [])
+    if not isinstance(unused, list) or not all(isinstance(c, str) for c in unused):
+        raise MappingError("`unused` must be a list of column names")
+    events = parse_events(data["events"]) if "events" in data else ()
+    return Mapping(**sections, events=events, unused=tuple(unused))

@@ -24,10 +24,18 @@ Rules (DESIGN.md, "Canonical event"):
   by a spreadsheet and is rejected rather than stored wrong. Ids and the
   event id may not hold control characters (NUL, tabs, line breaks: they
   break exports, URLs and terminals); ids, the event id, campaign and
-  channel may not exceed `MAX_ID_LENGTH` (256 characters).
+  channel may not exceed `MAX_ID_LENGTH` (256 characters);
+- `invitee_name`, a display name, may hold no control characters either
+  and at most `MAX_ID_LENGTH` characters.
 
-`event_id`, when absent, is the MD5 of type, inviter, invitee, the UTC time in
-microseconds and campaign, so the same event read twice gets the same id.
+An event of a mapping's `[[events]]` (`loaders.row_events`) is checked by a
+`Validator` of its own: its `when` conditions filter the rows in the same
+query, before any check, and an event id read from a column gets
+`:<type>` appended, so each event of a row keeps an id of its own.
+
+`event_id`, when absent, is the MD5 of every other canonical field
+(`loaders.canonical.hashed_event_id_sql`), so the same event read twice gets
+the same id and two orders at the same second with different amounts stay two.
 """
 
 from __future__ import annotations
@@ -40,10 +48,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loaders.canonical import EVENT_SCHEMA, EVENT_TYPES, FIELDS
+from loaders.canonical import EVENT_SCHEMA, EVENT_TYPES, FIELDS, hashed_event_id_sql
 from loaders.errors import MappingError
 from loaders.mapping import Mapping
 from loaders.readers import LINE, RAW_JSON
+from loaders.row_events import Condition, condition_sql
 
 REJECTED_SCHEMA = pa.schema(
     [
@@ -56,7 +65,7 @@ REJECTED_SCHEMA = pa.schema(
 
 _ID_FIELDS = ("inviter_id", "invitee_id", "staff_id", "device_id")
 # Ids may hold no control characters; these and the labels at most MAX_ID_LENGTH.
-_CLEAN_FIELDS = ("event_id", *_ID_FIELDS)
+_CLEAN_FIELDS = ("event_id", *_ID_FIELDS, "invitee_name")
 _SHORT_FIELDS = (*_CLEAN_FIELDS, "campaign", "channel")
 MAX_ID_LENGTH = 256
 MAX_OFFSET_MINUTES = 14 * 60  # real UTC offsets run from -12:00 to +14:00
@@ -93,6 +102,7 @@ def check_timezone(name: str) -> str:
 class Checked:
     accepted: pa.Table
     rejected: pa.Table
+    skipped: int = 0  # rows the `when` conditions left out
 
 
 def _quoted(value_sql: str) -> str:
@@ -110,15 +120,23 @@ class Validator:
         mapping: Mapping,
         timezone: str,
         bounds: TimeBounds = DEFAULT_TIME_BOUNDS,
+        *,
+        when: tuple[Condition, ...] = (),
+        id_suffix: str | None = None,
     ) -> None:
+        """`when`: conditions on header columns; rows failing them are left
+        out (`Checked.skipped`). `id_suffix`: appended to event ids read
+        from a column, as `:<suffix>`."""
         self._header = header
         self._bounds = bounds
+        self._when, self._id_suffix = when, id_suffix
         self._con = duckdb.connect()
         # Naive times are read in the configured zone by the TIMESTAMPTZ cast.
         self._con.execute(f"SET TimeZone = '{check_timezone(timezone)}'")
         self._con.execute("SET threads = 2")
         self._con.execute("SET memory_limit = '512MB'")
-        self._trimmed = sorted({self._header.index(c) for c in columns.values()})
+        used = [*columns.values(), *(c.column for c in when)]
+        self._trimmed = sorted({self._header.index(c) for c in used})
         self._sql, self._params = self._build(columns, mapping)
 
     def close(self) -> None:
@@ -143,7 +161,15 @@ class Validator:
                     expr = f"coalesce({expr}, {param(default)}::VARCHAR)"
             else:
                 expr = f"{param(default)}::VARCHAR"
+            if fld == "event_id" and self._id_suffix:
+                expr = f"({expr}) || {param(':' + self._id_suffix)}"
             selects.append(f"{expr} AS raw_{fld}")
+        keep, condition_problems = condition_sql(
+            self._when,
+            lambda column: f"t{position[column]}",
+            param,
+            numbers_checked=[columns["amount"]] if "amount" in columns else [],
+        )
 
         types = f"map({param(list(mapping.types))}::VARCHAR[], {param(list(mapping.types.values()))}::VARCHAR[])"
         known_types = f"{param(list(EVENT_TYPES))}::VARCHAR[]"
@@ -159,7 +185,7 @@ class Validator:
         control = r"'[\x00-\x1F\x7F]'"
         name_checks = "\n".join(
             f"""CASE WHEN {f"regexp_matches(raw_{f}, {control})" if f in _CLEAN_FIELDS else "false"}
-                  THEN '{f}: control character (NUL, tab, line break, ...) in the id'
+                  THEN '{f}: control character (NUL, tab, line break, ...) in the {"name" if f == "invitee_name" else "id"}'
                   WHEN length(raw_{f}) > {MAX_ID_LENGTH}
                   THEN '{f}: longer than {MAX_ID_LENGTH} characters' END,"""
             for f in _SHORT_FIELDS
@@ -176,7 +202,7 @@ class Validator:
         sql = f"""
         WITH src AS (
             SELECT *, {", ".join(selects)}, c{position[LINE]} AS line
-            FROM batch
+            FROM batch WHERE {keep}
         ), typed AS (
             SELECT *,
                 coalesce({types}[raw_type], {types}[lower(raw_type)], lower(raw_type)) AS type,
@@ -237,17 +263,21 @@ class Validator:
                 END,
                 {id_checks}
                 {name_checks}
-            ], lambda x: x IS NOT NULL) AS problems
+                {"".join(p + "," for p in condition_problems)}
+            ], lambda x: x IS NOT NULL) AS problems,
+            -- each field as stored, for the hashed event id
+            type AS f_type, raw_inviter_id AS f_inviter_id, raw_invitee_id AS f_invitee_id,
+            occurred_at AS f_occurred_at, raw_campaign AS f_campaign,
+            raw_channel AS f_channel, raw_staff_id AS f_staff_id, amount AS f_amount,
+            raw_device_id AS f_device_id, raw_ip AS f_ip
             FROM typed
         )
         SELECT
-            coalesce(raw_event_id, md5(concat_ws(chr(31), type, coalesce(raw_inviter_id, ''),
-                raw_invitee_id, epoch_us(occurred_at)::VARCHAR, coalesce(raw_campaign, ''))))
-                AS event_id,
-            type, raw_inviter_id AS inviter_id, raw_invitee_id AS invitee_id,
+            coalesce(raw_event_id, {hashed_event_id_sql("f_{}")}) AS event_id,
+            type, f_inviter_id AS inviter_id, f_invitee_id AS invitee_id,
             occurred_at,
-            raw_campaign AS campaign, raw_channel AS channel, raw_staff_id AS staff_id,
-            amount, raw_device_id AS device_id, raw_ip AS ip, line,
+            f_campaign AS campaign, f_channel AS channel, f_staff_id AS staff_id,
+            amount, f_device_id AS device_id, f_ip AS ip, raw_invitee_name AS invitee_name, line,
             CASE WHEN len(problems) > 0 THEN array_to_string(problems, '; ') END AS reason,
             CASE WHEN len(problems) > 0 THEN array_to_string(
                 list_transform(problems, lambda p: split_part(p, ':', 1)), ', ') END AS field,
@@ -264,11 +294,12 @@ class Validator:
         names = [f"c{i}" for i in range(raw.num_columns)] + [f"t{i}" for i in self._trimmed]
         batch = pa.Table.from_arrays(arrays, names)  # noqa: F841 - scanned by name in the query
         result = self._con.sql(self._sql, params=self._params).to_arrow_table()
+        skipped = raw.num_rows - result.num_rows
         if result["reason"].null_count == result.num_rows:
             # All valid, the common case: no filtering copy.
             accepted = result.select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
-            return Checked(accepted, REJECTED_SCHEMA.empty_table())
+            return Checked(accepted, REJECTED_SCHEMA.empty_table(), skipped)
         ok = pc.is_null(result["reason"])
         accepted = result.filter(ok).select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
         rejected = result.filter(pc.invert(ok)).select(REJECTED_SCHEMA.names)
-        return Checked(accepted, rejected.cast(REJECTED_SCHEMA))
+        return Checked(accepted, rejected.cast(REJECTED_SCHEMA), skipped)

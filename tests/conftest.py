@@ -3,6 +3,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,9 @@ NEO4J_SKIP_REASON = (
 needs_neo4j = [
     pytest.mark.neo4j,
     pytest.mark.skipif(not NEO4J_URL, reason=NEO4J_SKIP_REASON),
+    # One database for every Neo4j test, each emptying it first: under
+    # pytest-xdist they all run in one worker, one after another.
+    pytest.mark.xdist_group("neo4j"),
 ]
 
 
@@ -49,23 +54,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 _neo4j_ran: list[str] = []
+_neo4j_seen: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call" and report.passed and "neo4j" in report.keywords:
-        _neo4j_ran.append(report.nodeid)
+    # Reports reach the controller from pytest-xdist's workers too.
+    if "neo4j" in report.keywords and report.when in ("setup", "call"):
+        _neo4j_seen.append(report.nodeid)
+        if report.when == "call" and report.passed:
+            _neo4j_ran.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """CI must run the Neo4j tests, not skip them: zero of them is a failure."""
-    selected = [i for i in session.items if i.get_closest_marker("neo4j")]
-    if os.environ.get("CI") and selected and not _neo4j_ran:
+    if os.environ.get("CI") and _neo4j_seen and not _neo4j_ran:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.ensure_newline()
             reporter.write_line(
-                f"FAILED: CI ran none of the {len(selected)} Neo4j tests ({NEO4J_SKIP_REASON})",
+                f"FAILED: CI ran none of the {len(set(_neo4j_seen))} Neo4j tests "
+                f"({NEO4J_SKIP_REASON})",
                 red=True,
             )
 
@@ -129,3 +138,25 @@ def ingest(store: EmbeddedStore, tmp_path: Path):
 
 def table_rows(store: EmbeddedStore, sql: str) -> list[tuple]:
     return store.connection.execute(sql).fetchall()
+
+
+# Runs a command and reports its own peak memory. Linux carries a process's
+# peak resident size across fork and exec, so a child of the test process
+# (grown to a gigabyte over the session) reports at least that much; a child
+# of this small launcher reports only its own.
+_MEASURED = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(done.returncode)
+"""
+
+
+def run_measured(
+    command: list[str], *, peak_file: Path, **options
+) -> tuple[subprocess.CompletedProcess, int]:
+    """subprocess.run(command, **options), and the command's peak resident
+    memory in bytes (written to `peak_file` by a small launcher)."""
+    done = subprocess.run([sys.executable, "-c", _MEASURED, str(peak_file), *command], **options)
+    return done, int(peak_file.read_text()) * 1024

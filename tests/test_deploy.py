@@ -100,3 +100,5 @@ def test_the_package_holds_every_module_and_the_explorer_files(tmp_path):
         "api/static/explorer.js",
         "api/static/explorer.css",
     } <= names
+    presets = {str(p.relative_to(ROOT)) for p in (ROOT / "loaders" / "presets").glob("*.toml")}
+    assert presets and presets <= names, sorted(presets - names)  # koc ingest --preset

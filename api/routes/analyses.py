@@ -23,6 +23,7 @@ def _job_model(job: Job) -> AnalysisJob:
         finished_at=job.finished_at,
         error=job.error,
         snapshot=SnapshotSummary(**job.summary) if job.summary else None,
+        pruned_snapshots=job.summary.get("pruned_snapshots") if job.summary else None,
     )
 
 

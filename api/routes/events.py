@@ -65,8 +65,13 @@ def upload_events(
     ] = None,
     campaign: Annotated[str | None, Form(max_length=200)] = None,
     timezone: Annotated[str | None, Form(max_length=64)] = None,
+    preset: Annotated[
+        str | None,
+        Query(max_length=64, description="an SCRM export's mapping (docs/ingest.md, 'Presets')"),
+    ] = None,
 ) -> IngestResult:
-    """Ingest an event file, with an optional column mapping; the same report as `koc ingest`."""
+    """Ingest an event file, with an optional column mapping or preset; the
+    same report as `koc ingest`."""
     return ingest_upload(
         service,
         file.file,
@@ -75,4 +80,5 @@ def upload_events(
         mapping.filename if mapping else None,
         campaign,
         timezone,
+        preset,
     )

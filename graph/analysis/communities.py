@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import igraph
 import numpy as np
@@ -39,6 +41,19 @@ RESTARTS = 4  # seeded Louvain and Leiden restarts on small graphs
 EXACT_UP_TO = 20
 TWO_PASSES_UP_TO = 200_000
 _IGRAPH_RANDOM = threading.Lock()
+
+
+@contextmanager
+def seeded_igraph(seed: int) -> Iterator[None]:
+    """igraph's process-wide generator seeded for the block, under the lock
+    `communities` holds too, so no other thread draws from it meanwhile;
+    igraph gets its default (the random module) back afterwards."""
+    with _IGRAPH_RANDOM:
+        igraph.set_random_number_generator(random.Random(seed))
+        try:
+            yield
+        finally:
+            igraph.set_random_number_generator(random)
 
 
 def communities(graph: igraph.Graph, seed: int = 0) -> tuple[np.ndarray, float]:

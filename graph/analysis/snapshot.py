@@ -34,7 +34,7 @@ from graph.analysis.snapshot_tables import (
     users_table,
 )
 from graph.analysis.tiegraph import TieGraph
-from graph.store import SavedSnapshot, Store, StoreError, Window
+from graph.store import GraphTables, SavedSnapshot, Store, StoreError, Window
 
 if TYPE_CHECKING:
     from graph.neo4j_gds import GdsSession
@@ -182,16 +182,47 @@ class EmptyWindowError(StoreError):
         )
 
 
+@dataclass
+class AnalysisInputs:
+    """What an analysis reads from the store: the window's graph and the
+    review decisions. Plain Arrow tables, so the computation can run in
+    another process (the API's analysis worker)."""
+
+    tables: GraphTables
+    reviews: pa.Table
+
+
+def read_inputs(store: Store, params: AnalysisParams) -> AnalysisInputs:
+    return AnalysisInputs(store.read_graph(params.window), store.reviews())
+
+
 def analyze(
     store: Store, params: AnalysisParams | None = None, progress: Progress | None = None
 ) -> Snapshot:
     params = params or AnalysisParams()
-    timer = _Stages(progress)
+    timer = Stages(progress)
     # Checked first, so a store or server without GDS fails before any work.
     session = _gds_session(store) if params.engine == "gds" else None
 
     timer.start("read")
-    tables = store.read_graph(params.window)
+    inputs = read_inputs(store, params)
+    watermark = store.watermark if session is not None else None
+    return analyze_inputs(inputs, params, timer, session=session, watermark=watermark)
+
+
+def analyze_inputs(
+    inputs: AnalysisInputs,
+    params: AnalysisParams,
+    timer: Stages | None = None,
+    *,
+    session: GdsSession | None = None,
+    watermark: Callable[[], int] | None = None,
+) -> Snapshot:
+    """The analysis of what `read_inputs` read. `session` (the gds engine)
+    computes the kernels inside Neo4j; `watermark` then tells whether an
+    ingest landed meanwhile."""
+    timer = timer or Stages(None)
+    tables = inputs.tables
     graph = TieGraph.from_tables(tables)
     n = graph.n
     if not len(graph.tie_src) and not (graph.parent >= 0).any():
@@ -201,7 +232,7 @@ def analyze(
     screening = _screen(graph, tables, params.fraud)
     # Judged fraudulent: flagged and not approved on review (pending counts,
     # so no reward is paid on a referral before a human has looked).
-    approved = approved_mask(store, graph.ids)
+    approved = approved_in(inputs.reviews, graph.ids)
     fraudulent = screening.flagged & ~approved
 
     timer.start("referral")
@@ -224,7 +255,7 @@ def analyze(
 
     low, high = graph.undirected_edges()
     kernels = _kernels(session, params, graph, low, high, timer.start)
-    if session is not None and store.watermark() != tables.watermark:
+    if watermark is not None and watermark() != tables.watermark:
         raise StoreError(
             "an ingest landed while GDS was analysing, so its projection and the "
             "graph read before it differ: run the analysis again"
@@ -328,7 +359,11 @@ def _kernels(
 
 def approved_mask(store: Store, ids: pa.Array) -> np.ndarray:
     """Per user (in `ids` order): approved on review, so flags no longer count."""
-    reviews = store.reviews()
+    return approved_in(store.reviews(), ids)
+
+
+def approved_in(reviews: pa.Table, ids: pa.Array) -> np.ndarray:
+    """`approved_mask` from the store's current decisions (`Store.reviews`)."""
     ok = reviews.filter(pc.equal(reviews["status"], "approved"))["user_id"]
     return pc.is_in(ids, value_set=ok.combine_chunks()).to_numpy(zero_copy_only=False)
 
@@ -340,7 +375,7 @@ def _reference_us(params: AnalysisParams, last_event_at: datetime | None) -> int
     return int(ref.timestamp() * 1_000_000)
 
 
-class _Stages:
+class Stages:
     def __init__(self, progress: Progress | None) -> None:
         self.seconds: dict[str, float] = {}
         self._progress = progress

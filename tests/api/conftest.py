@@ -60,6 +60,10 @@ def make_client(tmp_path, analysed_store) -> Iterator[Callable[..., TestClient]]
             store_url=str(path),
             quarantine_dir=tmp_path / "quarantine",
             duckdb_memory_limit="512MB",
+            # In the server's thread: a worker process per analysis costs a
+            # second; tests/api/test_analysis_worker.py and every test of a
+            # real `koc serve` run the worker.
+            analysis_worker=overrides.pop("analysis_worker", False),
             api_keys=[ApiKey(role="admin", key=ADMIN_KEY), ApiKey(role="viewer", key=VIEWER_KEY)]
             if keys
             else [],

@@ -58,6 +58,7 @@ def fuzzed_schema(tmp_path_factory):
             duckdb_memory_limit="512MB",
             api_keys=[ApiKey(role="admin", key=ADMIN_KEY)],
             analysis_wait_seconds=30,
+            analysis_worker=False,  # a process per case would cost a second each
         )
     )
     # schemathesis starts the app's lifespan on its first call; stop it here,

@@ -4,11 +4,14 @@ nothing."""
 
 from __future__ import annotations
 
+import io
 import json
+import time
 from urllib.parse import quote
 
 from tests.api.conftest import ADMIN, VIEWER
 from tests.api.test_app import error_fields, event
+from tests.loaders.xlsx_files import row, text, write_xlsx
 
 
 def test_an_analysis_of_an_empty_window_is_refused_and_keeps_the_latest(client):
@@ -74,3 +77,37 @@ def test_json_nested_too_deeply_is_a_clear_400_not_a_crash(client):
     ).json()
     assert (mixed["accepted"], mixed["rejected"]) == (1, 1)
     assert mixed["rejections"][0]["line"] == 2
+
+
+def test_an_upload_past_the_reader_limits_is_a_quick_400_and_the_server_answers_on(
+    client, tmp_path
+):
+    # A CSV header of a million columns once held a worker at 100% CPU for
+    # good; a sheet of 64 MiB packed into 64 KiB, gigabytes of memory.
+    header = ",".join(f"c{n}" for n in range(1_000_000)).encode()
+    cells = "<c><v>1</v></c>" * 64
+    bomb = write_xlsx(
+        tmp_path / "bomb.xlsx",
+        [row(1, text("A1", "type")), *(row(2, cells) for _ in range(65_536))],
+    )
+    uploads = [
+        ("wide.csv", header + b"\njoin\n", "the header line does not end within its first 262,144"),
+        (
+            "many.csv",
+            b"a," * 100_000 + b"b\njoin\n",
+            "the header has 100,001 columns; at most 1,000",
+        ),
+        ("bomb.xlsx", bomb.read_bytes(), "sheet1.xml is compressed"),
+    ]
+    for name, body, reason in uploads:
+        started = time.monotonic()
+        response = client.post(
+            "/v1/events/upload", files={"file": (name, io.BytesIO(body))}, headers=ADMIN
+        )
+        # A bound on a hang, not a speed target: each answers in well under a second.
+        assert time.monotonic() - started < 20, name
+        assert response.status_code == 400, (name, response.text[:300])
+        detail = response.json()["detail"]
+        assert detail.startswith(f"upload:{name}: ") and reason in detail, detail
+    assert client.get("/health").status_code == 200
+    assert client.get("/v1/kocs", headers=VIEWER).json()["items"]

@@ -47,6 +47,7 @@ class RecordingRunner:
         self.locked = False  # another writer holds the lease
         self.holding = False
         self.closed = False
+        self.schema_version: int | None = None
         self.answers: dict[str, Answer] = {
             cypher.SERVER_VERSION: [{"name": "Neo4j Kernel", "version": "5.26.1"}],
             cypher.LATEST_SNAPSHOT: [],
@@ -64,6 +65,10 @@ class RecordingRunner:
             ],
             cypher.WATERMARK: lambda p: [{"watermark": max(self._applied(), default=0)}],
             cypher.ANY_EVENT: lambda p: [{"found": bool(self.events)}],
+            cypher.SCHEMA_VERSION_READ: lambda p: [
+                {"version": self.schema_version, "found": bool(self.events)}
+            ],
+            cypher.SCHEMA_VERSION_WRITE: lambda p: setattr(self, "schema_version", p["version"]),
             cypher.CREATE_EVENTS: lambda p: self._put(p, merge=False),
             cypher.MERGE_EVENTS: lambda p: self._put(p, merge=True),
             cypher.COUNT_BATCH_EVENTS: lambda p: [{"accepted": len(self._of_batch(p))}],

@@ -3,12 +3,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from graph.embedded import EmbeddedStore
-from graph.store import StoreError, StoreLockedError, open_store
+from graph.ingest import ingest_file
+from graph.store import StoreError, StoreLockedError, Window, open_store
+from loaders.canonical import hashed_event_id_sql, legacy_hashed_event_id_sql
+from loaders.quarantine import Quarantine
 from tests.conftest import table_rows, write_csv
 
 T0 = "2024-05-01 12:00:00"
@@ -107,17 +112,80 @@ def test_reingest_adds_nothing_and_in_file_repeats_are_duplicates(tmp_path, stor
             ["", "join", "alice", "bob", T0, "", ""],
             ["", "join", "alice", "bob", T0, "", ""],  # same event, no id: same hash
             ["x1", "join", "alice", "carol", T0, "", ""],
-            ["x1", "join", "zed", "carol", T0, "", ""],  # repeated id: the first line stays
+            ["x1", "join", "zed", "carol", T0, "", ""],  # same id, other content: the first stays
         ],
     )
     first = ingest(path)
-    assert (first.read, first.accepted, first.duplicates, first.rejected) == (4, 2, 2, 0)
+    assert (first.read, first.accepted, first.duplicates, first.rejected) == (4, 2, 1, 0)
+    assert first.conflicts == 1
     assert {r[:2] for r in referred(store)} == {("alice", "bob"), ("alice", "carol")}
     before = snapshot(store)
     again = ingest(path)
-    assert (again.read, again.accepted, again.duplicates, again.rejected) == (4, 0, 4, 0)
+    assert (again.read, again.accepted, again.duplicates, again.conflicts) == (4, 0, 3, 1)
     assert snapshot(store) == before
     assert store.stats().batches == 2
+    counts = store.connection.sql("SELECT duplicates, conflicts FROM batches ORDER BY id")
+    assert counts.fetchall() == [(1, 1), (3, 1)]
+
+
+def _as_version_1(path: Path) -> int:
+    """Turn a store into what Searchlight wrote at schema version 1: hashed
+    ids over five fields, no conflicts count, no churn periods, no names."""
+    with duckdb.connect(str(path)) as con:
+        rehashed = con.execute(
+            f"UPDATE events SET event_id = {legacy_hashed_event_id_sql()} "
+            f"WHERE event_id = {hashed_event_id_sql()}"
+        ).fetchall()[0][0]
+        con.execute(
+            "UPDATE referred SET event_id = (SELECT e.event_id FROM events e "
+            "WHERE e.type = 'join' AND e.invitee_id = referred.invitee_id "
+            "AND e.occurred_at = referred.at AND e.inviter_id = referred.referrer_id)"
+        )
+        con.execute("ALTER TABLE batches DROP COLUMN conflicts")
+        con.execute("ALTER TABLE events DROP COLUMN invitee_name")
+        con.execute("DROP TABLE churns")
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    return rehashed
+
+
+def test_a_version_1_store_is_migrated_and_a_reingest_still_adds_nothing(tmp_path):
+    def ingest(path: Path, store: EmbeddedStore):
+        return ingest_file(store, path, quarantine=Quarantine(tmp_path / "q.csv"))
+
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["", "join", "alice", "bob", T0, "", ""],
+            ["", "convert", "", "bob", T0, "", "100"],
+            ["", "churn", "", "bob", "2024-05-02 00:00:00", "", ""],
+            ["x1", "join", "alice", "carol", T0, "", ""],  # a given id stays as it was
+            ["", "join", "bob", "carol", "2024-05-03 00:00:00", "", ""],
+        ],
+    )
+    db = tmp_path / "old.duckdb"
+    with EmbeddedStore(db) as store:
+        ingest(path, store)
+        before = snapshot(store)
+        ids = sorted(r[0] for r in store.connection.sql("SELECT event_id FROM events").fetchall())
+    assert _as_version_1(db) == 4  # every id but x1 was hashed
+    with pytest.raises(StoreError, match=r"schema version 1; .* to upgrade it \(koc migrate\)"):
+        EmbeddedStore(db, read_only=True)
+    with EmbeddedStore(db) as store:  # opened for writing: migrated
+        assert store.connection.sql("SELECT value FROM meta").fetchall() == [("2",)]
+        migrated = store.connection.sql("SELECT event_id FROM events").fetchall()
+        assert sorted(r[0] for r in migrated) == ids and "x1" in ids
+        assert snapshot(store) == before
+        churned = store.read_graph(Window(until=datetime(2024, 5, 2, 12, tzinfo=UTC)))
+        away = churned.users.to_pydict()
+        assert dict(zip(away["id"], away["churned"], strict=True)) == {
+            "alice": False,
+            "bob": True,
+            "carol": False,
+        }
+        again = ingest(path, store)
+        assert (again.accepted, again.duplicates, again.conflicts) == (0, 5, 0)
+    with EmbeddedStore(db, read_only=True) as store:
+        assert store.stats().events == 5
 
 
 def test_failure_mid_batch_leaves_store_unchanged(tmp_path, store, ingest):

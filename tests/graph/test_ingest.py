@@ -115,8 +115,9 @@ row = st.tuples(
 )
 @given(batches=st.lists(st.lists(row, max_size=25), min_size=1, max_size=3))
 def test_every_row_is_accounted_for(tmp_path_factory, batches):
-    """read = accepted + duplicates + rejected, for every batch; the log grows by
-    exactly the accepted rows; re-running any batch accepts nothing."""
+    """read = accepted + duplicates + conflicts + rejected, for every batch;
+    the log grows by exactly the accepted rows; the quarantine holds every
+    rejected and conflicting row; re-running any batch accepts nothing."""
     tmp = tmp_path_factory.mktemp("prop")
     with EmbeddedStore(tmp / "s.duckdb", memory_limit="512MB") as store:
         total = 0
@@ -126,14 +127,14 @@ def test_every_row_is_accounted_for(tmp_path_factory, batches):
             paths.append(path)
             r = ingest_file(store, path, quarantine=Quarantine(tmp / f"q{i}.csv"))
             assert r.read == len(rows)
-            assert r.read == r.accepted + r.duplicates + r.rejected
+            assert r.read == r.accepted + r.duplicates + r.conflicts + r.rejected
             total += r.accepted
             assert store.stats().events == total
-            if r.rejected:
-                assert len(read_quarantine(tmp / f"q{i}.csv")) == r.rejected
+            if r.rejected or r.conflicts:
+                assert len(read_quarantine(tmp / f"q{i}.csv")) == r.rejected + r.conflicts
         for path in paths:
             r = ingest_file(store, path, quarantine=Quarantine(tmp / "again.csv"))
-            assert r.accepted == 0 and r.read == r.duplicates + r.rejected
+            assert r.accepted == 0 and r.read == r.duplicates + r.conflicts + r.rejected
         assert store.stats().events == total
         # The graph stays consistent with its definition after any sequence.
         con = store.connection

@@ -282,3 +282,59 @@ def test_reads_after_writes_carry_the_writes_bookmarks(tmp_path):
         assert after_ingest and after_ingest != before
         store.record_review(store.read_graph(Window()).users["id"][0].as_py(), "approved", "", "t")
         assert set(store._runner._bookmarks.get_bookmarks()) != after_ingest
+
+
+def test_a_version_1_store_is_migrated_at_the_next_ingest(tmp_path):
+    """A store written before hashed ids covered every field: the next
+    ingest rewrites them, so the same file again adds nothing, and the
+    users gain their churn periods."""
+    import duckdb
+
+    from graph.neo4j_ingest import EVENT_ROWS
+    from graph.neo4j_runner import records_table
+    from loaders.canonical import hashed_event_id_sql, legacy_hashed_event_id_sql
+
+    path = write_csv(
+        tmp_path / "e.csv",
+        [
+            ["", "join", "alice", "bob", "2024-05-01 12:00:00", "", ""],
+            ["", "convert", "", "bob", "2024-05-01 13:00:00", "", "100"],
+            ["", "churn", "", "bob", "2024-05-02 00:00:00", "", ""],
+            ["", "join", "carol", "bob", "2024-05-03 00:00:00", "", ""],
+            ["x1", "join", "alice", "carol", "2024-05-01 12:00:00", "", ""],
+        ],
+    )
+    quarantine = Quarantine(tmp_path / "q.csv")
+    with fresh_neo4j_store() as store:
+        ingest_file(store, path, quarantine=quarantine, timezone="UTC")
+        run = store._runner
+        new_ids = sorted(r["event_id"] for r in run.stream(cypher.ALL_EVENTS, {}))
+        # Back to version 1: five-field hashes, no churn periods, no marker.
+        events = records_table(run.stream(cypher.ALL_EVENTS, {}), EVENT_ROWS)  # noqa: F841
+        back = duckdb.sql(
+            f"""SELECT {hashed_event_id_sql()} AS old, {legacy_hashed_event_id_sql()} AS new
+                FROM (SELECT * REPLACE (amount::DECIMAL(18, 4) AS amount) FROM events)
+                WHERE event_id = {hashed_event_id_sql()}"""
+        ).to_arrow_table()
+        assert back.num_rows == 4
+        run.write(cypher.RENAME_EVENTS, {"rows": back.to_pylist()})
+        run.write("MATCH (u:User) REMOVE u.away_from, u.away_until", {})
+        run.write("MATCH (m:Meta) DELETE m", {})
+        old_ids = sorted(r["event_id"] for r in run.stream(cypher.ALL_EVENTS, {}))
+        assert set(old_ids) & set(new_ids) == {"x1"}
+        mid_window = Window(until=utc_time("2024-05-02 12:00"))
+
+        again = ingest_file(store, path, quarantine=quarantine, timezone="UTC")
+        assert (again.accepted, again.duplicates, again.conflicts) == (0, 5, 0)
+        assert sorted(r["event_id"] for r in run.stream(cypher.ALL_EVENTS, {})) == new_ids
+        referred_ids = run.read("MATCH ()-[r:REFERRED]->() RETURN r.event_id AS id", {})
+        assert {r["id"] for r in referred_ids} <= set(new_ids)
+        churned = store.read_graph(mid_window).users.to_pydict()
+        assert dict(zip(churned["id"], churned["churned"], strict=True))["bob"] is True
+        assert store.user("bob").churned_at is None  # back since May 3rd
+
+
+def utc_time(text: str):
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

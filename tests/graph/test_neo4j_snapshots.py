@@ -1,17 +1,19 @@
 """Analysis snapshots in the Neo4j store against a recording runner: saved
 beside the latest under the writer lease, switched in one step, written back
-onto the users, pruned, and read back equal to what was saved. (Killed
-saves on a real server: tests/graph/test_neo4j_server.py.)"""
+onto the users, read back equal to what was saved, and pruned under the
+lease. (Killed saves on a real server: tests/graph/test_neo4j_server.py;
+what pruning leaves: tests/graph/contract/test_snapshot_pruning.py.)"""
 
 from __future__ import annotations
 
 import json
 
 import pyarrow as pa
+import pytest
 from neo4j.time import DateTime
 
 from graph import cypher, neo4j_snapshots
-from graph.store import SavedSnapshot
+from graph.store import SavedSnapshot, StoreError
 from tests.graph.recording_runner import INJECTION, RecordingRunner, T, assert_sent_well, connect
 
 
@@ -35,9 +37,9 @@ def a_snapshot() -> SavedSnapshot:
     return SavedSnapshot("snap-9", {"seed": 0}, T, 7, {"users": 3}, users, communities, flags)
 
 
-def test_a_snapshot_is_saved_beside_the_latest_then_switched_written_back_and_pruned(monkeypatch):
+def test_a_snapshot_is_saved_beside_the_latest_then_switched_and_written_back(monkeypatch):
     monkeypatch.setattr(neo4j_snapshots, "_PART_ROWS", 2)  # so users take two parts
-    left = {"snap-dead": 3, "snap-1": 5}  # rows of a dead save, and of an old snapshot
+    left = {"snap-dead": 3}  # rows of a dead save
 
     def delete_rows(params: dict) -> list[dict]:
         gone = min(params["limit"], left[params["snapshot_id"]])
@@ -47,7 +49,6 @@ def test_a_snapshot_is_saved_beside_the_latest_then_switched_written_back_and_pr
     runner = RecordingRunner(
         {
             cypher.UNFINISHED_SNAPSHOTS: [{"snapshot_id": "snap-dead"}],
-            cypher.SNAPSHOTS_TO_PRUNE: [{"snapshot_id": "snap-1"}],
             cypher.DELETE_SNAPSHOT_ROWS: delete_rows,
         }
     )
@@ -59,7 +60,7 @@ def test_a_snapshot_is_saved_beside_the_latest_then_switched_written_back_and_pr
     queries = runner.queries()
     start, finish = queries.index(cypher.START_SNAPSHOT), queries.index(cypher.FINISH_SNAPSHOT)
     assert runner.sent(cypher.DROP_SNAPSHOT) == [{"snapshot_id": "snap-dead"}]
-    assert queries.index(cypher.DROP_SNAPSHOT) < start and left == {"snap-dead": 0, "snap-1": 0}
+    assert queries.index(cypher.DROP_SNAPSHOT) < start and left == {"snap-dead": 0}
     parts = [(p["table"], p["seq"]) for p in runner.sent(cypher.WRITE_SNAPSHOT_PART)]
     assert sorted(parts) == [("communities", 0), ("flags", 0), ("users", 0), ("users", 1)]
     assert all(
@@ -75,8 +76,60 @@ def test_a_snapshot_is_saved_beside_the_latest_then_switched_written_back_and_pr
         "id": "b",
         "values": {"community": 0, "koc_score": 10.0, "flagged": True, "flag_rules": ["burst"]},
     }
-    prune = runner.sent(cypher.SNAPSHOTS_TO_PRUNE)[0]
-    assert prune["keep"] >= 1 and queries.index(cypher.SNAPSHOTS_TO_PRUNE) > back[-1]
+    assert cypher.SNAPSHOTS_TO_PRUNE not in queries  # pruning is the caller's next step
+    assert_sent_well(runner)
+
+
+def test_pruning_clears_users_then_rows_then_the_snapshot_under_the_lease():
+    left = {"snap-1": {"users": 3, "rows": 5}, "snap-2": {"users": 0, "rows": 2}}
+
+    def take(kind: str, answer: str):
+        def run(params: dict) -> list[dict]:
+            gone = min(params["limit"], left[params["snapshot_id"]][kind])
+            left[params["snapshot_id"]][kind] -= gone
+            return [{answer: gone}]
+
+        return run
+
+    runner = RecordingRunner(
+        {
+            cypher.SNAPSHOTS_TO_PRUNE: [{"snapshot_id": "snap-1"}, {"snapshot_id": "snap-2"}],
+            cypher.CLEAR_WRITTEN_BACK: take("users", "cleared"),
+            cypher.DELETE_SNAPSHOT_ROWS: take("rows", "deleted"),
+        }
+    )
+    store = connect(runner, batch_size=2)
+    assert store.prune_snapshots(4) == ["snap-1", "snap-2"]
+    assert runner.calls[0][:2] == ("hold", cypher.WRITER_LEASE)
+    assert all(c.held for c in runner.calls[1:])
+    assert runner.sent(cypher.SNAPSHOTS_TO_PRUNE) == [{"keep": 4}]
+    assert left == {"snap-1": {"users": 0, "rows": 0}, "snap-2": {"users": 0, "rows": 0}}
+    cleared = runner.sent(cypher.CLEAR_WRITTEN_BACK)[0]["cleared"]
+    assert cleared == {c: None for c in neo4j_snapshots.WRITTEN_BACK[1:]} | {"snapshot_id": None}
+    # Per snapshot: its users, then its rows, and the :Snapshot node last.
+    order = [q for q in runner.queries() if q != cypher.WRITER_LEASE]
+    assert order == [
+        cypher.SNAPSHOTS_TO_PRUNE,
+        *[cypher.CLEAR_WRITTEN_BACK] * 3,  # snap-1: users 2 + 1 + 0
+        *[cypher.DELETE_SNAPSHOT_ROWS] * 4,  # rows 2 + 2 + 1 + 0
+        cypher.DROP_SNAPSHOT,
+        cypher.CLEAR_WRITTEN_BACK,  # snap-2: no users, rows 2+0
+        *[cypher.DELETE_SNAPSHOT_ROWS] * 2,
+        cypher.DROP_SNAPSHOT,
+    ]
+    assert [p["snapshot_id"] for p in runner.sent(cypher.DROP_SNAPSHOT)] == ["snap-1", "snap-2"]
+    assert_sent_well(runner)
+
+
+def test_an_export_marks_a_saved_snapshot_and_an_unknown_one_is_refused():
+    runner = RecordingRunner(
+        {cypher.RECORD_EXPORT: lambda p: [{"found": int(p["snapshot_id"] == "snap-9")}]}
+    )
+    store = connect(runner)
+    store.record_export("snap-9")
+    with pytest.raises(StoreError, match="no snapshot 'gone'"):
+        store.record_export("gone")
+    assert [p["snapshot_id"] for p in runner.sent(cypher.RECORD_EXPORT)] == ["snap-9", "gone"]
     assert_sent_well(runner)
 
 

@@ -260,3 +260,43 @@ def test_a_header_field_over_the_csv_limit_is_a_clear_error(tmp_path):
     path.write_text('"' + "h" * 200_000 + '",type\n1,join\n', encoding="utf-8")
     with pytest.raises(SourceError, match="the header row cannot be read"):
         read_all(path)
+
+
+def test_a_csv_header_past_its_limits_is_refused_in_linear_time(tmp_path):
+    # A million columns: the header line does not end within 256 KiB. It is
+    # refused, never cut (a cut header names columns that are not there).
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{n}" for n in range(1_000_000)) + "\ntype\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="header line does not end within its first 262,144"):
+        open_source(wide)
+    # 100,001 one-letter columns fit in the bytes, not in the column limit;
+    # counting them, duplicates and all, takes linear time.
+    many = tmp_path / "many.csv"
+    many.write_text("a," * 100_000 + "b\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="the header has 100,001 columns; at most 1,000"):
+        open_source(many)
+    # A header of 1,000 long names (about 200 KB) is read whole.
+    names = [f"{n:04d}" + "x" * 196 for n in range(1000)]
+    fine = write_csv(tmp_path / "fine.csv", [["v"] * 1000], names)
+    assert open_source(fine).columns == names
+
+
+def test_jsonl_keys_past_the_column_limit_are_refused_in_linear_time(tmp_path):
+    wide = tmp_path / "wide.jsonl"
+    wide.write_text(json.dumps({f"k{n}": n for n in range(200_000)}) + "\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="line 1: an object with 200,000 keys; at most 1,000"):
+        open_source(wide)
+    spread = tmp_path / "spread.jsonl"
+    spread.write_text(
+        "".join(json.dumps({f"k{n}-{i}": 1 for i in range(20)}) + "\n" for n in range(60)),
+        encoding="utf-8",
+    )
+    with pytest.raises(SourceError, match="up to line 51 have 1,020 distinct keys; at most 1,000"):
+        open_source(spread)
+
+
+def test_duplicate_columns_are_named_blank_ones_included(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a,,\n1,2,3,4,5\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"column\(s\) \(blank\), a appear more than once"):
+        open_source(path)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
-from graph.analysis.backtest import backtest
+from graph.analysis.backtest import RANDOM_DRAWS, backtest
 from graph.analysis.snapshot import AnalysisParams
 from loaders.generator import generate_campaign, write_campaign
 from tests.conftest import write_csv
@@ -52,7 +53,18 @@ def test_shares_and_precision_by_hand(timeline):
     assert rows["top_invites"].precision_at_k == 0
     assert result.future_top_k == 2
     assert set(rows) == {"score", "top_invites", "top_pagerank", "random"}
-    assert 0 <= rows["random"].tree_share <= 1
+    # The random baseline: the mean over RANDOM_DRAWS seeded draws of 2 of
+    # the 4 users with an invite before the cutoff (in id order A, B, C, a1).
+    # By hand: A's tree holds a1, who made 2 of the new referrals; B made 1;
+    # C none; D's 3 are in no one's tree. a1 is the one future top pick.
+    covers = {"A": {"a1"}, "a1": {"a1"}, "B": {"B"}, "C": set()}
+    made_by = ["a1", "a1", "B", "D", "D", "D"]
+    inviters = ["A", "B", "C", "a1"]
+    rng = np.random.default_rng(0)
+    draws = [[inviters[i] for i in rng.choice(4, 2, replace=False)] for _ in range(RANDOM_DRAWS)]
+    shares = [sum(r in covers[a] | covers[b] for r in made_by) / 6 for a, b in draws]
+    assert rows["random"].tree_share == pytest.approx(np.mean(shares))
+    assert rows["random"].precision_at_k == pytest.approx(np.mean([("a1" in d) / 2 for d in draws]))
 
 
 def test_a_longer_horizon_counts_later_referrals(timeline):

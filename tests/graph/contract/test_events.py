@@ -3,11 +3,20 @@ idempotent ingest and stats, each on a small hand-built file (times UTC)."""
 
 from __future__ import annotations
 
+import csv
+import json
+
 import pytest
 
 from graph.store import UserNotFoundError, UserRecord, Window
 from loaders.pipeline import open_events
 from tests.graph.contract.reads import invited, observe, referred, top, users, utc
+
+
+def quarantined(report) -> list[dict[str, str]]:
+    """The quarantine rows an ingest wrote."""
+    with open(report.quarantine, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def test_first_join_wins_and_later_joins_are_invited_ties(feed):
@@ -176,6 +185,40 @@ def test_conversions_add_up_and_churn_holds_until_a_join(feed):
     assert invited(graph) == {("bob", "carol"), ("bob", "dan")}
     assert top(store) == [("alice", 1, 1, 1)]
 
+    # A window ending while a user was away reads it churned, though it came
+    # back later: carol was away May 5th to 11th, dan May 2nd to 9th and
+    # from May 10th.
+    def away(until: str) -> set[str]:
+        window = Window(until=utc(until))
+        return {u for u, (_, _, churned) in users(store.read_graph(window)).items() if churned}
+
+    assert away("2024-05-04 00:00") == {"dan"}
+    assert away("2024-05-08 00:00") == {"carol", "dan"}
+    assert away("2024-05-09 12:00") == {"carol", "dan"}  # dan's return is at the end: outside
+    assert away("2024-05-09 12:01") == {"carol"}
+    assert away("2024-05-10 13:00") == {"carol", "dan"}
+    assert away("2024-05-12 00:00") == {"dan"}
+    # carol converted in the window and was away at its end: not effective
+    assert top(store, Window(until=utc("2024-05-08 00:00"))) == [("alice", 1, 0, 1)]
+    assert top(store, Window(until=utc("2024-05-12 00:00"))) == [("alice", 1, 1, 1)]
+
+
+def test_a_churn_and_a_join_at_the_same_instant_leave_the_user_churned(feed):
+    feed.load(
+        [
+            ["", "join", "alice", "bob", "2024-05-01 12:00:00", "", ""],
+            ["", "churn", "", "bob", "2024-05-02 12:00:00", "", ""],
+            ["", "join", "alice", "bob", "2024-05-02 12:00:00", "", ""],
+            ["", "churn", "", "bob", "2024-05-03 12:00:00", "", ""],  # still away
+            ["", "join", "", "bob", "2024-05-04 12:00:00", "", ""],
+        ]
+    )
+    store = feed.store
+    for until, churned in (("05-02 13:00", True), ("05-03 13:00", True), ("05-04 13:00", False)):
+        graph = store.read_graph(Window(until=utc(f"2024-{until}")))
+        assert users(graph)["bob"][2] is churned, until
+    assert store.user("bob").churned_at is None
+
 
 def test_unknown_users_are_not_found(feed):
     feed.load([["", "join", "alice", "bob", "2024-05-01 12:00:00", "", ""]])
@@ -193,7 +236,7 @@ MIXED = [
     ["", "join", "alice", "bob", "2024-05-01 12:00:00", "spring", ""],
     ["", "join", "alice", "bob", "2024-05-01 12:00:00", "spring", ""],  # no id, same hash
     ["x1", "join", "alice", "carol", "2024-05-01 13:00:00", "618", ""],
-    ["x1", "join", "zed", "carol", "2024-05-01 13:00:00", "618", ""],  # repeated id
+    ["x1", "join", "zed", "carol", "2024-05-01 13:00:00", "618", ""],  # same id, other inviter
     ["", "join", "bob", "dave", "2024-05-02 12:00:00", "spring", ""],
     ["", "join", "carol", "dave", "2024-05-03 12:00:00", "618", ""],
     ["", "convert", "", "dave", "2024-05-03 12:00:00", "spring", "20"],
@@ -201,9 +244,21 @@ MIXED = [
 ]
 
 
-def test_in_file_repeats_are_duplicates_and_the_first_line_wins(feed):
+def test_in_file_repeats_are_duplicates_or_conflicts_and_the_first_line_wins(feed):
     report = feed.ingest(feed.write(MIXED))
-    assert (report.read, report.accepted, report.duplicates, report.rejected) == (9, 7, 2, 0)
+    assert (report.read, report.accepted, report.duplicates, report.conflicts) == (9, 7, 1, 1)
+    assert report.rejected == 0
+    conflict = quarantined(report)
+    assert [(r["line"], r["field"]) for r in conflict] == [("6", "event_id")]
+    assert (
+        "'x1' is already stored (line 5 of the same source) with a different inviter_id"
+        in (conflict[0]["reason"])
+    )
+    versions = json.loads(conflict[0]["row"])
+    assert (versions["stored"]["inviter_id"], versions["received"]["inviter_id"]) == (
+        "alice",
+        "zed",
+    )
     store = feed.store
     graph = store.read_graph(Window())
     assert {(r, i) for r, i, _ in referred(graph)} == {
@@ -223,13 +278,36 @@ def test_reingest_changes_nothing(feed):
     store = feed.store
     before = observe(store, WINDOWS)
     again = feed.ingest(path)
-    assert (again.read, again.accepted, again.duplicates, again.rejected) == (9, 0, 9, 0)
+    # The in-file conflict conflicts again (with the stored version), the rest repeat.
+    assert (again.read, again.accepted, again.duplicates, again.conflicts) == (9, 0, 8, 1)
     assert observe(store, WINDOWS) == before
     assert store.stats().batches == 2
-    # An old event id with new content is a duplicate too: the first stays.
+    # An old event id with new content is a conflict: the first stays, both
+    # versions go to the quarantine.
     late = feed.ingest(feed.write([["x1", "join", "zed", "carol", "2024-04-01 00:00:00", "", ""]]))
-    assert (late.accepted, late.duplicates) == (0, 1)
+    assert (late.accepted, late.duplicates, late.conflicts, late.rejected) == (0, 0, 1, 0)
+    (row,) = quarantined(late)
+    assert (
+        "already stored (batch 1, line 5) with a different inviter_id, occurred_at, campaign"
+        in (row["reason"])
+    )
+    assert json.loads(row["row"])["stored"]["inviter_id"] == "alice"
     assert observe(store, WINDOWS) == before
+
+
+def test_orders_at_the_same_second_with_different_amounts_are_two_events(feed):
+    """Without event ids, the hashed id covers every field: the amount too."""
+    report = feed.load(
+        [
+            ["", "join", "alice", "bob", "2024-05-01", "", ""],
+            ["", "convert", "", "bob", "2024-05-02", "", "100"],
+            ["", "convert", "", "bob", "2024-05-02", "", "250"],
+            ["", "convert", "", "bob", "2024-05-02", "", "250.00"],  # the same order again
+        ]
+    )
+    assert (report.accepted, report.duplicates, report.conflicts) == (3, 1, 0)
+    assert feed.store.user("bob").amount == 350.0
+    assert users(feed.store.read_graph(Window()))["bob"] == (True, 350.0, False)
 
 
 def test_a_failed_batch_changes_nothing(feed):

@@ -1,0 +1,126 @@
+"""The embedded store's large reads: a window's graph and the live
+rankings, as SQL over its tables (graph.embedded)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from graph.derive import CHURNED_AT_SQL
+from graph.duckdb_tables import instant
+from graph.store import GraphTables, Window
+
+
+def read_graph(con: duckdb.DuckDBPyConnection, window: Window, watermark: int) -> GraphTables:
+    """The window's users, REFERRED edges, INVITED ties and shared devices."""
+    where, params = window_filter(window)
+    referred_where, _ = window_filter(window, time_column='"at"')
+    users = con.sql(
+        f"""
+        SELECT u.id,
+            coalesce(c.converted, false) AS converted,
+            coalesce(c.amount, 0)::DOUBLE AS amount,
+            away.user_id IS NOT NULL AS churned
+        FROM users u
+        LEFT JOIN ({CHURNED_AT_SQL}) away ON away.user_id = u.id
+        LEFT JOIN (
+            SELECT invitee_id, true AS converted, sum(amount) AS amount
+            FROM events e WHERE type = 'convert' AND {where}
+            GROUP BY invitee_id
+        ) c ON c.invitee_id = u.id
+        WHERE u.first_seen < $until
+        ORDER BY u.id
+        """,
+        params=params,
+    ).to_arrow_table()
+    referred = con.sql(
+        f"""SELECT referrer_id, invitee_id, "at" FROM referred e
+            WHERE {referred_where}""",
+        params=params,
+    ).to_arrow_table()
+    invited = con.sql(
+        f"""
+        SELECT DISTINCT e.inviter_id, e.invitee_id
+        FROM events e
+        LEFT JOIN referred r ON r.invitee_id = e.invitee_id
+        WHERE e.type IN ('invite', 'join') AND e.inviter_id IS NOT NULL AND {where}
+          AND (r.referrer_id IS NULL OR r.referrer_id <> e.inviter_id)
+        """,
+        params=params,
+    ).to_arrow_table()
+    devices = con.sql(
+        f"""WITH used AS (
+                SELECT DISTINCT invitee_id AS user_id, device_id FROM events e
+                WHERE type = 'join' AND device_id IS NOT NULL AND {where})
+            SELECT user_id, device_id FROM used WHERE device_id IN (
+                SELECT device_id FROM used GROUP BY device_id HAVING count(*) > 1)
+            ORDER BY device_id, user_id""",
+        params=params,
+    ).to_arrow_table()
+    last = con.execute(
+        f"SELECT max(occurred_at)::VARCHAR FROM events e WHERE {where}", params
+    ).fetchall()[0][0]
+    return GraphTables(
+        users=users,
+        referred=referred,
+        invited=invited,
+        devices=devices,
+        watermark=watermark,
+        last_event_at=instant(last),
+    )
+
+
+def top_referrers(
+    con: duckdb.DuckDBPyConnection,
+    window: Window,
+    by: str,
+    limit: int,
+    offset: int,
+    fraudulent_sql: str,
+) -> pa.Table:
+    """Referrers ranked by a live count (`Store.top_referrers`); `by` is one
+    of TOP_COUNTS, checked by the caller."""
+    where, params = window_filter(window)
+    referred_where, _ = window_filter(window, time_column='"at"')
+    params.update(limit=limit, offset=offset)
+    # One invitee counts once per referrer: REFERRED has one row per invitee.
+    # Effective: not churned, and not judged fraudulent (flagged in the
+    # latest analysis and not approved on review).
+    return con.sql(
+        f"""
+        WITH fraudulent AS ({fraudulent_sql})
+        SELECT e.referrer_id AS id,
+            count(*) AS invites,
+            count(*) FILTER (WHERE away.user_id IS NULL
+                               AND f.user_id IS NULL) AS effective_invites,
+            count(c.invitee_id) AS conversions
+        FROM referred e
+        LEFT JOIN ({CHURNED_AT_SQL}) away ON away.user_id = e.invitee_id
+        LEFT JOIN fraudulent f ON f.user_id = e.invitee_id
+        LEFT JOIN (
+            SELECT DISTINCT invitee_id FROM events e
+            WHERE type = 'convert' AND {where}
+        ) c ON c.invitee_id = e.invitee_id
+        WHERE {referred_where}
+        GROUP BY e.referrer_id
+        ORDER BY {by} DESC, id
+        LIMIT $limit OFFSET $offset
+        """,
+        params=params,
+    ).to_arrow_table()
+
+
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+_FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def window_filter(window: Window, time_column: str = "occurred_at") -> tuple[str, dict]:
+    """SQL over a row aliased `e` (its time column, campaign) for a window."""
+    params: dict = {"since": window.since or _FAR_PAST, "until": window.until or _FAR_FUTURE}
+    where = f"e.{time_column} >= $since AND e.{time_column} < $until"
+    if window.campaigns:
+        params["campaigns"] = list(window.campaigns)
+        where += " AND list_contains($campaigns::VARCHAR[], e.campaign)"
+    return where, params
