@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 # pyarrow imports pandas the first time it converts a numpy array, holding
-# Python's lock for about a second: the first upload stalled every request.
+# Python's lock meanwhile: done here, not inside the first upload.
 import pandas  # noqa: F401
 import pyvis
 import swagger_ui_bundle
