@@ -1,4 +1,4 @@
-"""Analyses in a worker process, so the server keeps answering meanwhile.
+"""Analyses and view layouts in worker processes, so the server keeps answering.
 
 igraph's kernels (Leiden, betweenness, k-core) hold Python's GIL for
 seconds at a time: run in a thread of the server they stall every request,
@@ -16,9 +16,13 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.feather as feather
@@ -34,6 +38,7 @@ from graph.analysis.snapshot import (
 from graph.store import GraphTables
 from loaders.errors import SearchlightError
 
+T = TypeVar("T")
 # How long a worker that has sent its answer may take to exit.
 EXIT_SECONDS = 10.0
 
@@ -146,3 +151,37 @@ def _work(
         answers.send(("bug", f"{type(exc).__name__}: {exc}"))
     finally:
         answers.close()
+
+
+# The server's one layout process (api.explorer), started on first use and
+# kept: a view's layout is a small task, and a process per view would cost
+# its start-up each time.
+_layouts: ProcessPoolExecutor | None = None
+_layouts_lock = threading.Lock()
+
+
+def in_layout_worker(work: Callable[..., T], *args: object) -> T:
+    """work(*args) in the layout process; a process that died is replaced."""
+    global _layouts
+    for attempt in (1, 2):
+        with _layouts_lock:
+            if _layouts is None:
+                _layouts = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+            pool = _layouts
+        try:
+            return pool.submit(work, *args).result()
+        except BrokenProcessPool:
+            with _layouts_lock:
+                if _layouts is pool:
+                    _layouts = None
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def stop_layout_worker() -> None:
+    global _layouts
+    with _layouts_lock:
+        pool, _layouts = _layouts, None
+    if pool is not None:
+        pool.shutdown(cancel_futures=True)

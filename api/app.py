@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, queries
 from api import explorer as explorer_views
+from api.analysis_worker import stop_layout_worker
 from api.deps import EncodedUserPaths
 from api.routes import analyses, events, explorer, exports, flags, health, reads, wecom
 from api.service import Service
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         gc.freeze()
         if settings.cache_check_seconds > 0:
             service.watch(settings.cache_check_seconds)
+        explorer_views.lay_out_in_worker(settings.analysis_worker)
         if settings.warm_up:
             service.warm_up = partial(_warm_up, service)
             service.in_background(service.warm, "warm-up")
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
                 wecom.stop()  # the inbox drained into the store first
             gc.unfreeze()
             service.close()  # this lifespan's own, even if another started since
+            stop_layout_worker()
 
     app = FastAPI(
         title="Searchlight",

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import igraph
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from api import queries
+from api.analysis_worker import in_layout_worker
+from api.layout import lay_out
 from api.service import Service
-from graph.analysis.communities import seeded_igraph
 from graph.analysis.kocs import KocParams, SnapshotGraph
 from graph.analysis.score import top_reasons
 from graph.analysis.tiegraph import concat_ranges, distinct
@@ -34,8 +34,6 @@ from graph.store import UserNotFoundError
 VIEWS = ("searchlight", "community", "ego", "map")
 DEFAULT_LIMIT = 1500
 # Layout work is bounded: force-directed iterations for up to this many nodes.
-LAYOUT_ITERATIONS = 300
-LAYOUT_SCALE = 40.0  # pixels between neighbours, roughly
 
 
 class ViewNode(BaseModel):
@@ -209,21 +207,20 @@ def _ties_among(
 
 
 def _layout(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Fruchterman-Reingold with a fixed number of iterations, scaled to pixels."""
-    if n == 0:
-        return np.zeros((0, 2))
-    graph = igraph.Graph(n=n, edges=list(zip(src.tolist(), dst.tolist(), strict=True)))
-    # From a circle, not a random start, and igraph's generator (which the
-    # layout draws from) seeded: the same view gets the same picture.
-    start = graph.layout_circle().coords
-    with seeded_igraph(0):
-        layout = graph.layout_fruchterman_reingold(niter=LAYOUT_ITERATIONS, seed=start)
-    coords = np.array(layout.coords)
-    if n > 1:
-        coords -= coords.mean(axis=0)
-        spread = np.sqrt(n) * LAYOUT_SCALE
-        coords *= spread / max(np.abs(coords).max(), 1e-9)
-    return coords
+    if _LAYOUT_IN_WORKER and n > 1:
+        return in_layout_worker(lay_out, n, src, dst)
+    return lay_out(n, src, dst)
+
+
+def lay_out_in_worker(enabled: bool) -> None:
+    """Draw views in the server's layout process (KOC_ANALYSIS_WORKER): the
+    layout holds Python's lock for seconds on a big view, and the warm-up
+    after every write draws one."""
+    global _LAYOUT_IN_WORKER
+    _LAYOUT_IN_WORKER = enabled
+
+
+_LAYOUT_IN_WORKER = False
 
 
 def _reasons(prepared: SnapshotGraph, ids: list[str]) -> dict[str, str]:

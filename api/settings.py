@@ -80,8 +80,9 @@ class Settings(BaseSettings):
     )
     analysis_worker: bool = Field(
         True,
-        description="run the server's analyses in a worker process, so requests are answered "
-        "meanwhile (igraph holds Python's lock for seconds); off: in a server thread",
+        description="run the server's analyses and the explorer's layouts in worker "
+        "processes, so requests are answered meanwhile (igraph holds Python's lock for "
+        "seconds); off: in server threads",
     )
     fraud: FraudRules = Field(
         default_factory=FraudRules,

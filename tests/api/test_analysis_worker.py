@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from api.analysis_worker import analyze_in_worker
@@ -74,3 +75,26 @@ def test_a_worker_killed_midway_is_an_error_not_a_hang(inputs):
 
     with pytest.raises(RuntimeError, match=r"worker stopped before it finished \(exit code -9\)"):
         analyze_in_worker(inputs, SLOW, kill_at_betweenness)
+
+
+def _view_graph(n: int = 1_500, ties: int = 4_000) -> tuple[int, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    return n, rng.integers(0, n, ties), rng.integers(0, n, ties)
+
+
+def test_views_are_laid_out_in_the_layout_process_with_the_same_picture():
+    from api.analysis_worker import in_layout_worker, stop_layout_worker
+    from api.layout import lay_out
+
+    graph = _view_graph()
+    try:
+        stall, there = _longest_stall(lambda: in_layout_worker(lay_out, *graph))
+        assert stall < 0.5, f"the server waited {stall:.2f} s for Python's lock"
+        assert np.array_equal(there, lay_out(*graph))
+        # A layout process that died is replaced on the next view.
+        for child in __import__("multiprocessing").active_children():
+            os.kill(child.pid, signal.SIGKILL)
+        time.sleep(0.2)
+        assert np.array_equal(in_layout_worker(lay_out, *graph), there)
+    finally:
+        stop_layout_worker()
