@@ -58,6 +58,9 @@ READS = frozenset(
         "gds",
     }
 )
+# Reads a store answers from memory, from any thread (the embedded store
+# keeps its watermark; Neo4j's driver is thread-safe): no view needed.
+FROM_MEMORY = frozenset({"watermark"})
 # Cache keys kept outside the byte budget: the latest snapshot and its graph.
 PINNED = (("snapshot",), ("snapshot-graph",))
 BUSY_RETRY_SECONDS = 10
@@ -95,6 +98,8 @@ class SharedStore:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._store, name)
         if not callable(attr):
+            return attr
+        if name in FROM_MEMORY:
             return attr
         if name in READS:
             return getattr(self._reading(), name)

@@ -143,6 +143,7 @@ class EmbeddedStore:
                     [str(SCHEMA_VERSION)],
                 )
             self._check_version()
+            self.watermark()  # kept from here on: see watermark()
         except BaseException:
             # A store that cannot be used is not left open: a later open in
             # this process with other settings would be refused.
@@ -316,8 +317,9 @@ class EmbeddedStore:
 
     def watermark(self) -> int:
         # Only this object writes while it is open (DuckDB's file lock keeps
-        # every other process out), so the value is kept once read: /health
-        # then never queues behind an analysis's scans for it.
+        # every other process out), so the value is read once, when the store
+        # opens, and kept: answering it touches no connection, from any thread,
+        # and /health never queues behind an ingest or an analysis for it.
         if self._known.watermark is None:
             self._known.watermark = self._scalar("SELECT coalesce(max(id), 0) FROM batches")
         return self._known.watermark
