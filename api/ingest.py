@@ -167,7 +167,7 @@ def _ingest(
     except SearchlightError as exc:
         # Name the upload, never the server's temporary path.
         raise BadRequestError(str(exc).replace(str(path), source)) from None
-    service.changed()
+    service.changed(kept_latest=True)
     return IngestResult(
         **report.to_json(),
         rejections=_first_rejections(rejects.path) if rejects.rows else [],

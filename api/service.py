@@ -163,6 +163,8 @@ class Service:
         self._in_flight: dict[tuple, threading.Lock] = {}
         self._expensive = threading.BoundedSemaphore(settings.max_expensive_jobs)
         self._last_snapshot: tuple[SavedSnapshot | None] | None = None
+        # Whether no write since its load can have changed the latest snapshot.
+        self._last_confirmed = False
         self.jobs: dict[str, Job] = {}
         # Called (in a thread) when the server starts and after each analysis,
         # so the first operator does not wait for the snapshot to load.
@@ -222,11 +224,16 @@ class Service:
 
     # -- the cache ---------------------------------------------------------
 
-    def changed(self) -> None:
-        """The store changed: every cached answer is out of date."""
+    def changed(self, *, kept_latest: bool = False) -> None:
+        """The store changed: every cached answer is out of date.
+        kept_latest: the write cannot have changed the latest snapshot (an
+        ingest, a review), so `snapshot_now` may go on answering the one it
+        knows instead of loading it again."""
         with self._lock:
             self.version += 1
             self._cache.clear()
+            if not kept_latest:
+                self._last_confirmed = False
         if self._watcher is not None:
             # Our own write: the watcher need not drop the cache again for it.
             try:
@@ -281,19 +288,22 @@ class Service:
     def snapshot(self) -> SavedSnapshot | None:
         def load() -> SavedSnapshot | None:
             snapshot = self.store.latest_snapshot()
-            self._last_snapshot = (snapshot,)
+            with self._lock:
+                self._last_snapshot, self._last_confirmed = (snapshot,), True
             return snapshot
 
         return self.cached(("snapshot",), load)
 
     def snapshot_now(self) -> SavedSnapshot | None:
-        """The latest snapshot without waiting for a load another thread is
-        doing (after a write, say): the one loaded before it, meanwhile."""
+        """The latest snapshot without loading it again after a write that
+        kept it (an ingest, a review), and without waiting for a load another
+        thread is doing: the one known before, meanwhile."""
         with self._lock:
             full = (self.version, "snapshot")
             loading = full in self._in_flight and self._cache.get(full) is MISSING
             last = self._last_snapshot
-        if loading and last is not None:
+            confirmed = self._last_confirmed
+        if last is not None and (loading or confirmed):
             return last[0]
         return self.snapshot()
 
@@ -332,8 +342,11 @@ class Service:
         try:
             snapshot = self._analyze(job.params, progress)
             job.stage = "saving"
-            self.store.save_snapshot(snapshot.to_saved())
+            saved = snapshot.to_saved()
+            self.store.save_snapshot(saved)
             self.changed()
+            with self._lock:  # the new latest, known without reading it back
+                self._last_snapshot, self._last_confirmed = (saved,), True
             job.stage = "pruning"
             pruned = self.store.prune_snapshots(self.settings.keep_snapshots)
             job.summary = {**snapshot.summary(), "pruned_snapshots": len(pruned)}

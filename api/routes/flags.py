@@ -55,7 +55,7 @@ async def review(
             decision.note,
             decision.reviewer,
         )
-        service.changed()
+        service.changed(kept_latest=True)
         return ReviewOut(**done.to_json())
 
     return await run_in_threadpool(decide)

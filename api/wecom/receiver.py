@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
@@ -128,7 +129,9 @@ def start_wecom(service: Service) -> WeCom | None:
     inbox = Inbox(settings.wecom_inbox_dir, writer=True)
     try:
         receiver = Receiver(settings, inbox)
-        applier = Applier(service.store, inbox, settings, on_change=service.changed)
+        applier = Applier(
+            service.store, inbox, settings, on_change=partial(service.changed, kept_latest=True)
+        )
     except BaseException:
         inbox.close()
         raise

@@ -180,6 +180,27 @@ def test_health_does_not_wait_for_a_snapshot_load_another_request_started():
     assert loaded[0] is not first and service.snapshot_now() is loaded[0]
 
 
+def test_health_never_loads_the_snapshot_again_after_a_write_that_kept_it():
+    """An ingest or a review cannot change the latest snapshot: /health goes
+    on naming it while nobody has reloaded it yet (it came in 1.1 s late
+    when it loaded the snapshot itself right after an upload)."""
+    store = SlowStore()
+    service = Service(store, Settings())
+    first = service.snapshot()
+    store.loading.clear()
+    store.gate.clear()  # any load from here on hangs until the gate opens
+    try:
+        service.changed(kept_latest=True)
+        assert within(5, service.snapshot_now) is first
+        assert not store.loading.is_set()
+        service.changed()  # e.g. another process wrote: the latest may be new
+        answer = ThreadPoolExecutor(1).submit(service.snapshot_now)
+        assert store.loading.wait(10)  # it loads again
+    finally:
+        store.gate.set()
+    assert answer.result(timeout=10) is store.snapshot is not first
+
+
 def test_paging_never_evicts_the_snapshot_and_the_budget_is_in_bytes():
     service = Service(FakeStore(), Settings(cache_mb=1))
     snapshot = service.snapshot()
