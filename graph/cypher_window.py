@@ -22,3 +22,12 @@ def epoch_time(x: str) -> str:
 def micros(x: str) -> str:
     """A DateTime (or null) as epoch microseconds."""
     return f"{x}.epochSeconds * 1000000 + {x}.microsecond"
+
+
+def churned(u: str) -> str:
+    """Whether user `u` was away (churned) at `$until`: inside one of its
+    churn periods (graph.derive's `churns`, kept on the node as lists)."""
+    return (
+        f"any(i IN range(0, size(coalesce({u}.away_from, [])) - 1) "
+        f"WHERE {u}.away_from[i] < $until AND {u}.away_until[i] >= $until)"
+    )

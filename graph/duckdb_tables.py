@@ -14,6 +14,12 @@ _APPEND_ROWS = 2 * 122_880
 LATEST = "ORDER BY computed_at DESC, id LIMIT 1"
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None):
+    """The one value a query returns. fetchall, not fetchone: DuckDB 2 treats a
+    half-read result as unfinished and refuses further work on the connection."""
+    return con.execute(sql, params).fetchall()[0][0]
+
+
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     rows = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from graph import embedded_ingest, embedded_migrations, embedded_reads, embedded_snapshots, repair
 from graph.derive import DERIVED_TABLES
-from graph.duckdb_tables import LATEST, has_table, instant
+from graph.duckdb_tables import LATEST, has_table, instant, scalar
 from graph.embedded_reads import window_filter
 from graph.store import (
     TOP_COUNTS,
@@ -180,9 +180,7 @@ class EmbeddedStore:
         self._con.close()
 
     def _scalar(self, sql: str, params: list | dict | None = None):
-        # fetchall, not fetchone: DuckDB 2 treats a half-read result as
-        # unfinished and refuses further work on the connection.
-        return self._con.execute(sql, params).fetchall()[0][0]
+        return scalar(self._con, sql, params)
 
     def __enter__(self) -> EmbeddedStore:
         return self

@@ -17,26 +17,22 @@ import pyarrow as pa
 
 from graph.conflicts import conflicts_sql
 from graph.derive import derive
-from graph.duckdb_tables import row_group_aligned
+from graph.duckdb_tables import row_group_aligned, scalar
 from graph.store import BatchResult
 from loaders.canonical import EVENT_SCHEMA
 from loaders.validate import REJECTED_SCHEMA
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
-    return con.execute(sql, params).fetchall()[0][0]
-
-
 def apply(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table], source: str) -> BatchResult:
     """Append a batch to the log (inside the caller's transaction), take its
     repeats out again and refresh the graph for the users it touched."""
-    batch_id = _scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM batches")
+    batch_id = scalar(con, "SELECT coalesce(max(id), 0) + 1 FROM batches")
     # The log's column order: the batch id, then the later columns.
     late = ("invitee_name",)
     columns = ", ".join(
         [*(n for n in EVENT_SCHEMA.names if n not in late), f"{batch_id}::INTEGER", *late]
     )
-    had_events = _scalar(con, "SELECT count(*) > 0 FROM (FROM events LIMIT 1)")
+    had_events = scalar(con, "SELECT count(*) > 0 FROM (FROM events LIMIT 1)")
     received = 0
     # Rows go straight into the log inside the transaction; the rare
     # duplicates are taken out again below, which is cheaper than staging.
@@ -47,7 +43,7 @@ def apply(con: duckdb.DuckDBPyConnection, batches: Iterable[pa.Table], source: s
         # with each batch.
         con.from_arrow(table).project(columns).insert_into("events")
     conflicts = _take_repeats(con, batch_id, had_events)
-    accepted = _scalar(con, "SELECT count(*) FROM events WHERE batch_id = ?", [batch_id])
+    accepted = scalar(con, "SELECT count(*) FROM events WHERE batch_id = ?", [batch_id])
     duplicates = received - accepted - len(conflicts)
     if accepted:
         _refresh_graph(con, batch_id, full=not had_events)

@@ -223,7 +223,7 @@ class _SheetHandlers:
             try:
                 return cell_text(_excel_time(number, self.epoch, fmt == "duration"))
             except (OverflowError, ValueError):
-                pass  # outside the calendar: the number as it is
+                return cell_text(number)  # outside the calendar: the number as it is
         return cell_text(number)
 
     def _error(self, reason: str) -> SourceError:
