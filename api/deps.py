@@ -18,7 +18,9 @@ from api.errors import ApiError
 from api.service import Service
 
 
-def get_service(request: Request) -> Service:
+# Dependencies are `async def` where they do no I/O: FastAPI runs a plain
+# `def` dependency in a worker thread, a hop that cost more than a user page.
+async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
@@ -32,6 +34,12 @@ async def cached_json(service: Service, key: tuple, compute: Callable[[], BaseMo
             service.cached, key, lambda: compute().model_dump_json().encode()
         )
     return Response(body, media_type="application/json")
+
+
+def json_response(model: BaseModel) -> Response:
+    """The model's JSON, as the route's response model already describes it:
+    FastAPI would validate a returned model a second time."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def aware(value: datetime | None, zone: str) -> datetime | None:
@@ -75,7 +83,7 @@ class EncodedUserPaths:
         await self.app(scope, receive, send)
 
 
-def user_id_param(
+async def user_id_param(
     user_id: Annotated[
         str, Path(min_length=1, max_length=3 * MAX_USER_ID, description="the user's id")
     ],

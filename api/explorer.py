@@ -166,7 +166,9 @@ def _community(prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
 
 
 def _ego(service: Service, prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
-    ego = service.store.ego_network(params.user_id, hops=params.hops, limit=params.limit)
+    ego = queries.live_reader(service).ego_network(
+        params.user_id, hops=params.hops, limit=params.limit
+    )
     at = _positions(prepared, ego.users["id"].to_pylist())
     hops = ego.users["hop"].to_numpy()
     known = at >= 0

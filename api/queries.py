@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,10 +17,23 @@ from graph.analysis.kocs import KocList, KocParams, SnapshotMissingError, choose
 from graph.analysis.score import reason_in_words
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.snapshot_tables import SCORE_SIGNALS, USER_COLUMNS
-from graph.ranking import top_referrers
+from graph.live_index import LiveIndex
+from graph.ranking import (
+    TOP_BY,
+    RankedReferrers,
+    Ranking,
+    check_by,
+    held_back,
+    rank_by_metric,
+    rank_live,
+    top_referrers,
+)
 from graph.review import approved_ids, review_queue
-from graph.store import SavedSnapshot, StoreError, Window
+from graph.store import TOP_COUNTS, SavedSnapshot, Store, StoreError, Window
+from graph.user_lookup import UserLookup
 
+# What a network shows of each user from the latest snapshot.
+NETWORK_COLUMNS = ["koc_score", "community", "flagged"]
 # How far up a referral chain the user page walks.
 CHAIN_LIMIT = 100
 
@@ -62,11 +76,76 @@ def health(service: Service) -> models.Health:
 def referrers(
     service: Service, window: Window, by: str, limit: int, offset: int
 ) -> models.ReferrerPage:
-    ranking = top_referrers(service.store, window, by, limit, offset, snapshot=service.snapshot())
+    whole = ranked(service, window, by)
+    if whole is None:  # the live index is being built: ask the store
+        ranking = top_referrers(
+            service.store, window, by, limit, offset, snapshot=service.snapshot()
+        )
+        return referrer_page(ranking, by, limit, offset)
+    return referrer_page(whole.page(limit, offset), by, limit, offset)
+
+
+def kept_ranking(service: Service, window: Window, by: str) -> RankedReferrers | None:
+    """The whole ranking if it is already kept for this version (no work)."""
+    return service.peek(("ranked", by, window))
+
+
+def referrer_page(ranking: Ranking, by: str, limit: int, offset: int) -> models.ReferrerPage:
     items = [models.Referrer(rank=offset + i, **row) for i, row in enumerate(ranking.rows, 1)]
     return models.ReferrerPage(
         total=ranking.total, limit=limit, offset=offset, by=by, source=ranking.source, items=items
     )
+
+
+def ranked(service: Service, window: Window, by: str) -> RankedReferrers | None:
+    """The whole ranking, once per store version and window: every page is a
+    slice of it. None while the live index a live count needs is built."""
+    check_by(by)
+    if by not in TOP_COUNTS:
+        return service.cached(
+            ("ranked", by, window),
+            lambda: rank_by_metric(service.store, service.snapshot(), window, by),
+        )
+    index = service.live_index()
+    if index is None:
+        return None
+
+    def rank() -> RankedReferrers:
+        held = _held(service)
+        with service.ranking_slots:
+            return rank_live(index, window, by, held)
+
+    return service.cached(("ranked", by, window), rank)
+
+
+def _held(service: Service) -> pa.Table | None:
+    return service.cached(("held",), lambda: held_back(service.snapshot(), service.store.reviews()))
+
+
+def _lookup(service: Service) -> UserLookup:
+    return service.cached(
+        ("user-lookup",), lambda: UserLookup(service.snapshot(), service.store.reviews())
+    )
+
+
+InMemory = tuple[LiveIndex, UserLookup]
+
+
+def in_memory(service: Service) -> InMemory | None:
+    """The live index and the user lookup when both are built for this
+    version: user reads can then be answered on the event loop, touching
+    neither the store nor a lock anyone holds for long."""
+    index = service.live_index()
+    lookup = service.peek(("user-lookup",))
+    if index is None or lookup is None or not lookup.aligned_with(index):
+        return None
+    return index, lookup
+
+
+def live_reader(service: Service) -> Store | LiveIndex:
+    """Who answers user reads: the live index when built, else the store."""
+    index = service.live_index()
+    return service.store if index is None else index
 
 
 def koc_list(service: Service, params: KocParams, wait: bool = False) -> KocList:
@@ -84,9 +163,17 @@ def koc_list(service: Service, params: KocParams, wait: bool = False) -> KocList
 
 
 def warm(service: Service) -> None:
-    """Load the latest snapshot and the default KOC list into the cache."""
+    """Load the latest snapshot, the default KOC list, the user lookup, the
+    live index and the whole ranking by each count and metric into the cache."""
     if service.snapshot() is not None:
         koc_list(service, KocParams(), wait=True)
+    lookup = _lookup(service)
+    index = service.live_index(wait=True)
+    if index is not None:  # what user pages and networks look up on the event loop
+        lookup.aligned(index)
+        lookup.columns(np.zeros(1, np.int64), NETWORK_COLUMNS)
+    for by in TOP_BY if service.snapshot() is not None else TOP_COUNTS:
+        ranked(service, Window(), by)  # every leaderboard's first page
 
 
 def kocs(service: Service, params: KocParams, limit: int, offset: int) -> models.KocPage:
@@ -124,26 +211,23 @@ def _latest(service: Service) -> SavedSnapshot:
     return snapshot
 
 
-def _user_row(snapshot: SavedSnapshot, user_id: str) -> dict | None:
-    ids = snapshot.users["id"]
-    at = pc.index(ids, pa.scalar(user_id, pa.string())).as_py()
-    return None if at < 0 else snapshot.users.slice(at, 1).to_pylist()[0]
-
-
-def user(service: Service, user_id: str) -> models.UserDetail:
-    record = service.store.user(user_id)  # UserNotFoundError: 404
-    chain = service.store.referral_chain(user_id, CHAIN_LIMIT)
-    snapshot = service.snapshot()
-    row = _user_row(snapshot, user_id) if snapshot else None
-    flags: list[models.Flag] = []
-    if snapshot and snapshot.flags is not None and row:
-        mine = snapshot.flags.filter(pc.equal(snapshot.flags["user_id"], user_id))
-        flags = [
-            models.Flag(rule=f["rule"], reason=f["reason"], evidence=json.loads(f["evidence"]))
-            for f in mine.to_pylist()
-        ]
-    reviews = service.store.reviews()
-    decided = reviews.filter(pc.equal(reviews["user_id"], user_id)).to_pylist()
+def user(service: Service, user_id: str, memory: InMemory | None = None) -> models.UserDetail:
+    """A user page; `memory` answers it without the store (`in_memory`)."""
+    index, lookup = memory or (service.live_index(), _lookup(service))
+    if index is None:
+        record = service.store.user(user_id)  # UserNotFoundError: 404
+        chain = service.store.referral_chain(user_id, CHAIN_LIMIT)
+        row = lookup.row(user_id)
+    else:
+        code = index.code(user_id)  # UserNotFoundError: 404
+        record, chain = index.record_at(code), index.chain_at(code, CHAIN_LIMIT)
+        row = lookup.row_at(int(lookup.aligned(index)[code]))
+    snapshot = lookup.snapshot
+    flags = [
+        models.Flag(rule=f["rule"], reason=f["reason"], evidence=json.loads(f["evidence"]))
+        for f in (lookup.flags(user_id) if row else [])
+    ]
+    decided = lookup.review(user_id)
     score: list[models.ScorePart] = []
     metrics = None
     if row:
@@ -181,39 +265,44 @@ def user(service: Service, user_id: str) -> models.UserDetail:
         flagged=bool(row and row.get("flagged")),
         risk=row.get("risk") if row else None,
         flags=flags,
-        review=models.ReviewOut(**decided[0]) if decided else None,
+        review=models.ReviewOut(**decided) if decided else None,
     )
 
 
-def network(service: Service, user_id: str, hops: int, limit: int) -> models.Network:
-    ego = service.store.ego_network(user_id, hops=hops, limit=limit)
-    snapshot = service.snapshot()
-    known: dict[str, dict] = {}
-    if snapshot is not None:
-        users = snapshot.users
-        mine = users.filter(pc.is_in(users["id"], value_set=ego.users["id"]))
-        known = {
-            r["id"]: r for r in mine.select(["id", "koc_score", "community", "flagged"]).to_pylist()
+def network(
+    service: Service, user_id: str, hops: int, limit: int, memory: InMemory | None = None
+) -> models.Network:
+    """A user's network; `memory` answers it without the store (`in_memory`)."""
+    index, lookup = memory or (service.live_index(), _lookup(service))
+    reader = service.store if index is None else index
+    ego = reader.ego_network(user_id, hops=hops, limit=limit)
+    ids = ego.users["id"]
+    rows = (
+        lookup.positions(ids.to_pylist())
+        if index is None or ego.codes is None
+        else lookup.aligned(index)[ego.codes]
+    )
+    known = lookup.columns(rows, NETWORK_COLUMNS)
+    nodes = pa.table(
+        {
+            "id": ids,
+            "hop": ego.users["hop"],
+            "koc_score": known["koc_score"],
+            "community": known["community"],
+            "flagged": pc.fill_null(known["flagged"].cast(pa.bool_()), False),
         }
-    nodes = []
-    for r in ego.users.to_pylist():
-        seen = known.get(r["id"], {})
-        nodes.append(
-            models.NetworkNode(
-                id=r["id"],
-                hop=r["hop"],
-                koc_score=seen.get("koc_score"),
-                community=seen.get("community"),
-                flagged=bool(seen.get("flagged")),
-            )
-        )
-    return models.Network(
-        center=user_id,
-        hops=hops,
-        limit=limit,
-        truncated=ego.truncated,
-        nodes=nodes,
-        ties=[models.NetworkTie(**t) for t in ego.ties.to_pylist()],
+    )
+    # Validated from plain lists in one call: a model per node would cost
+    # more than finding the network.
+    return models.Network.model_validate(
+        {
+            "center": user_id,
+            "hops": hops,
+            "limit": limit,
+            "truncated": ego.truncated,
+            "nodes": nodes.to_pylist(),
+            "ties": ego.ties.to_pylist(),
+        }
     )
 
 

@@ -31,6 +31,8 @@ from graph.analysis.snapshot import (
     analyze,
     read_inputs,
 )
+from graph.live_index import LiveIndex, build_live_index
+from graph.ranking import judged_fraudulent
 from graph.store import SavedSnapshot, Store
 from loaders.errors import SearchlightError
 
@@ -46,6 +48,7 @@ READS = frozenset(
         "read_graph",
         "top_referrers",
         "referrer_count",
+        "live_facts",
         "user",
         "referral_chain",
         "change_marker",
@@ -61,8 +64,9 @@ READS = frozenset(
 # Reads a store answers from memory, from any thread (the embedded store
 # keeps its watermark; Neo4j's driver is thread-safe): no view needed.
 FROM_MEMORY = frozenset({"watermark"})
-# Cache keys kept outside the byte budget: the latest snapshot and its graph.
-PINNED = (("snapshot",), ("snapshot-graph",))
+# Cache keys kept outside the byte budget: the latest snapshot and its graph,
+# the live index and the user lookup (one of each per store version).
+PINNED = (("snapshot",), ("snapshot-graph",), ("live-index",), ("user-lookup",))
 BUSY_RETRY_SECONDS = 10
 
 
@@ -162,6 +166,9 @@ class Service:
         self._cache = SizedCache(settings.cache_mb << 20, pinned=lambda key: key[1:] in PINNED)
         self._in_flight: dict[tuple, threading.Lock] = {}
         self._expensive = threading.BoundedSemaphore(settings.max_expensive_jobs)
+        # Rankings of new windows at once: each is milliseconds of numpy but
+        # tens of MB at 1M users, so 32 at a time only cost memory.
+        self.ranking_slots = threading.BoundedSemaphore(2)
         self._last_snapshot: tuple[SavedSnapshot | None] | None = None
         # Whether no write since its load can have changed the latest snapshot.
         self._last_confirmed = False
@@ -170,6 +177,8 @@ class Service:
         # so the first operator does not wait for the snapshot to load.
         self.warm_up: Callable[[], None] | None = None
         self._marker: tuple | None = None
+        self._index_failed: int | None = None  # the version whose live index failed
+        self._index_building = False
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         # Every background thread, joined before the store closes: a thread
@@ -306,6 +315,44 @@ class Service:
         if last is not None and (loading or confirmed):
             return last[0]
         return self.snapshot()
+
+    def live_index(self, wait: bool = False) -> LiveIndex | None:
+        """The store's live reads in memory for this version (graph.live_index),
+        or, without `wait`, None while it is being built: the build starts
+        in the background and the caller asks the store meanwhile, so no
+        request waits for it (at 1M users it takes about 2.5 s, on Neo4j far
+        longer). None as well with KOC_LIVE_INDEX off."""
+        if not self.settings.live_index:
+            return None
+        key = ("live-index",)
+        if wait:
+            return self.cached(key, self._build_live_index)
+        index = self.peek(key)
+        if index is None:
+            with self._lock:
+                # One build at a time, even of an older version: under a
+                # stream of writes the index lags instead of eating the CPU.
+                start = not self._index_building and self._index_failed != self.version
+                self._index_building = self._index_building or start
+            if start:
+                self.in_background(self._build_in_background, "live-index")
+        return index
+
+    def _build_in_background(self) -> None:
+        version = self.version
+        try:
+            self.cached(("live-index",), self._build_live_index)
+        except Exception:  # reads go on from the store; say why once per version
+            log.warning("cannot build the live index; reads ask the store", exc_info=True)
+            with self._lock:
+                self._index_failed = version
+        finally:
+            with self._lock:
+                self._index_building = False
+
+    def _build_live_index(self) -> LiveIndex:
+        judged = judged_fraudulent(self.snapshot(), self.store.reviews())
+        return build_live_index(self.store.live_facts(), judged)
 
     def snapshot_graph(self) -> SnapshotGraph:
         return self.cached(("snapshot-graph",), lambda: snapshot_graph(self.store, self.snapshot()))

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         description="memory for cached answers, in MiB (about), least recently used dropped "
         "first; the latest snapshot and its graph are kept besides",
     )
+    live_index: bool = Field(
+        True,
+        description="keep the live reads (rankings by live counts for any window, user pages, "
+        "networks) in memory per store version, built in the background after each change; "
+        "off: every such read asks the store",
+    )
     header_timeout_seconds: float = Field(
         10.0,
         gt=0,

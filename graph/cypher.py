@@ -66,6 +66,12 @@ from graph.cypher_ingest import (  # noqa: F401  (re-exported)
     UNFINISHED_BATCHES,
     WATERMARK,
 )
+from graph.cypher_live import (  # noqa: F401  (re-exported)
+    LIVE_CHURNS,
+    LIVE_CONVERTS,
+    LIVE_REFERRED,
+    LIVE_USERS,
+)
 from graph.cypher_maintenance import (  # noqa: F401  (re-exported)
     ALL_EVENTS,
     ALL_USER_IDS,
@@ -92,6 +98,7 @@ from graph.cypher_snapshots import (  # noqa: F401  (re-exported)
     WRITE_FLAGS,
     WRITE_SNAPSHOT_PART,
 )
+from graph.cypher_window import USER_PAGE as _USER_PAGE
 from graph.cypher_window import churned as _churned
 from graph.cypher_window import micros as _micros
 from graph.cypher_window import window as _window
@@ -136,13 +143,8 @@ SET w.holder = $holder, w.since = $now
 
 # -- reads ---------------------------------------------------------------------
 
-
-# Large reads come back as columns, a page of users at a time in id order
-# (the uniqueness constraint's index gives the order): one record of lists
-# a page, which the driver unpacks in Rust, instead of a Python object a row.
-_USER_PAGE = """MATCH (u:User) WHERE u.id > $after
-WITH u ORDER BY u.id LIMIT $page
-WITH collect(u) AS page"""
+# Large reads come back as columns, a page of users at a time
+# (graph.cypher_window's USER_PAGE).
 
 # Every user seen before the window's end, churned as of its end; converted
 # and amount all time (the store reads them from the log for a bounded window).

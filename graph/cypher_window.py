@@ -5,6 +5,17 @@ statement."""
 _IN_WINDOW = """{t} >= $since AND {t} < $until
     AND ($campaigns IS NULL OR {c} IN $campaigns)"""
 
+# Large reads come back as columns, a page of users at a time in id order
+# (the uniqueness constraint's index gives the order): one record of lists
+# a page, which the driver unpacks in Rust, instead of a Python object a row.
+USER_PAGE = """MATCH (u:User) WHERE u.id > $after
+WITH u ORDER BY u.id LIMIT $page
+WITH collect(u) AS page"""
+
+# Where an open churn period ends in `away_until` (9999-12-31, epoch
+# microseconds): a Neo4j list holds no nulls.
+OPEN_PERIOD_END = 253402214400000000
+
 
 def window(time: str, campaign: str) -> str:
     """`$since <= time < $until`, and the campaign among `$campaigns` unless

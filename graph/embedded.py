@@ -44,6 +44,7 @@ from graph.store import (
     BatchResult,
     EgoNetwork,
     GraphTables,
+    LiveFacts,
     Review,
     SavedSnapshot,
     StoreError,
@@ -225,6 +226,9 @@ class EmbeddedStore:
         return embedded_reads.top_referrers(
             self._con, window, by, limit, offset, self._fraudulent_sql()
         )
+
+    def live_facts(self) -> LiveFacts:
+        return embedded_reads.live_facts(self._con)
 
     def referrer_count(self, window: Window) -> int:
         referred_where, params = window_filter(window, time_column='"at"')

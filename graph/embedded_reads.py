@@ -3,6 +3,7 @@ rankings, as SQL over its tables (graph.embedded)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import duckdb
@@ -10,7 +11,7 @@ import pyarrow as pa
 
 from graph.derive import CHURNED_AT_SQL
 from graph.duckdb_tables import instant
-from graph.store import GraphTables, Window
+from graph.store import GraphTables, LiveFacts, Window
 
 
 def read_graph(con: duckdb.DuckDBPyConnection, window: Window, watermark: int) -> GraphTables:
@@ -69,6 +70,35 @@ def read_graph(con: duckdb.DuckDBPyConnection, window: Window, watermark: int) -
         devices=devices,
         watermark=watermark,
         last_event_at=instant(last),
+    )
+
+
+def live_facts(con: duckdb.DuckDBPyConnection) -> LiveFacts:
+    """`Store.live_facts`: the derived tables and the convert events, read
+    in one transaction so a batch committed meanwhile is in all or none."""
+
+    def table(sql: str) -> pa.Table:
+        return con.sql(sql).to_arrow_table()
+
+    con.execute("BEGIN TRANSACTION")
+    try:
+        return _live_facts(table)
+    finally:
+        con.execute("COMMIT")
+
+
+def _live_facts(table: Callable[[str], pa.Table]) -> LiveFacts:
+    return LiveFacts(
+        users=table(
+            """SELECT id, first_seen, joined_at, referred_by, converted_at,
+                   amount::DOUBLE AS amount, churned_at FROM users ORDER BY id"""
+        ),
+        referred=table('SELECT referrer_id, invitee_id, "at", campaign FROM referred'),
+        invited=table("SELECT inviter_id, invitee_id FROM invited"),
+        churns=table("SELECT user_id, churned_at, returned_at FROM churns"),
+        converts=table(
+            "SELECT invitee_id, occurred_at, campaign FROM events WHERE type = 'convert'"
+        ),
     )
 
 

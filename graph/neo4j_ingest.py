@@ -35,6 +35,7 @@ import pyarrow as pa
 
 from graph import cypher, neo4j_migrations
 from graph.conflicts import conflicts_sql
+from graph.cypher_window import OPEN_PERIOD_END
 from graph.derive import DERIVED_TABLES, FROM_INVITER_FIRSTS, derive
 from graph.neo4j_runner import QueryRunner, records_table
 from graph.store import BatchResult, StoreError
@@ -52,13 +53,13 @@ _EVENT_ROWS = """SELECT event_id AS id, type, inviter_id, invitee_id,
     epoch_us(occurred_at) AS occurred_at, campaign, channel, staff_id,
     amount::DOUBLE AS amount, device_id, ip, line FROM events ORDER BY line"""
 # A user's churn periods as two lists (start, end), an open period ending
-# in year 9999: a Neo4j list holds no nulls.
-_USER_ROWS = """SELECT id, epoch_us(first_seen) AS first_seen, epoch_us(joined_at) AS joined_at,
+# at OPEN_PERIOD_END: a Neo4j list holds no nulls.
+_USER_ROWS = f"""SELECT id, epoch_us(first_seen) AS first_seen, epoch_us(joined_at) AS joined_at,
     referred_by, epoch_us(converted_at) AS converted_at, amount::DOUBLE AS amount,
     epoch_us(churned_at) AS churned_at, away_from, away_until
     FROM users LEFT JOIN (
         SELECT user_id AS id, list(epoch_us(churned_at) ORDER BY churned_at) AS away_from,
-            list(coalesce(epoch_us(returned_at), 253402214400000000) ORDER BY churned_at)
+            list(coalesce(epoch_us(returned_at), {OPEN_PERIOD_END}) ORDER BY churned_at)
                 AS away_until
         FROM churns GROUP BY user_id
     ) USING (id) ORDER BY id"""

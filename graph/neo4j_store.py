@@ -35,6 +35,7 @@ from graph.store import (
     BatchResult,
     EgoNetwork,
     GraphTables,
+    LiveFacts,
     Review,
     SavedSnapshot,
     StoreError,
@@ -77,6 +78,17 @@ _REFERRED = pa.schema(
     ]
 )
 _INVITED = pa.schema([("inviter_id", pa.string()), ("invitee_id", pa.string())])
+_TIME = pa.timestamp("us", tz="UTC")
+_LIVE_USERS = pa.schema(
+    [("id", pa.string()), ("first_seen", _TIME), ("joined_at", _TIME)]
+    + [("referred_by", pa.string()), ("converted_at", _TIME), ("amount", pa.float64())]
+    + [("churned_at", _TIME)]
+)
+_LIVE_REFERRED = _REFERRED.append(pa.field("campaign", pa.string()))
+_LIVE_CHURNS = pa.schema([("user_id", pa.string()), ("churned_at", _TIME), ("returned_at", _TIME)])
+_LIVE_CONVERTS = pa.schema(
+    [("invitee_id", pa.string()), ("occurred_at", _TIME), ("campaign", pa.string())]
+)
 _DEVICES = pa.schema([("user_id", pa.string()), ("device_id", pa.string())])
 _TIES = pa.schema([("source", pa.string()), ("target", pa.string()), ("kind", pa.string())])
 _REVIEWS = pa.schema(
@@ -212,6 +224,15 @@ class Neo4jStore:
         converted = pc.is_valid(slot)
         return users.set_column(1, "converted", converted).set_column(
             2, "amount", pc.fill_null(amount, 0.0)
+        )
+
+    def live_facts(self) -> LiveFacts:
+        return LiveFacts(
+            users=self._pages(cypher.LIVE_USERS, {}, _LIVE_USERS),
+            referred=self._pages(cypher.LIVE_REFERRED, {}, _LIVE_REFERRED),
+            invited=self._pages(cypher.READ_INVITED_TIES, {}, _INVITED),
+            churns=self._pages(cypher.LIVE_CHURNS, {}, _LIVE_CHURNS),
+            converts=self._pages(cypher.LIVE_CONVERTS, {}, _LIVE_CONVERTS),
         )
 
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:

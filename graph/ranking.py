@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.snapshot import AnalysisParams, approved_mask
+from graph.analysis.snapshot import AnalysisParams, approved_in
+from graph.live_index import LiveIndex
 from graph.store import TOP_COUNTS, SavedSnapshot, Store, StoreError, Window
 
 TOP_BY = (*TOP_COUNTS, "reach", "gmv", "koc_score")
@@ -31,6 +33,39 @@ class Ranking:
     source: str  # "live counts" or the snapshot it comes from
 
 
+class IndexOf:
+    """The live index a ranking's codes belong to: held by reference (no
+    `__dict__`, so the cache does not count the index once per ranking; it
+    is pinned there once)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: LiveIndex) -> None:
+        self.index = index
+
+
+@dataclass
+class RankedReferrers:
+    """A whole ranking, best first, computed once per store version and
+    window; every page is a slice of it. `table` holds the ranked count or
+    metric and context columns, with `id`, or `code` (users of `coded`, a
+    live index: ids are looked up per page, not for every referrer); `held`
+    marks the referrers fraud screening holds back (`with_flags`)."""
+
+    table: pa.Table
+    held: pa.Table | None
+    source: str
+    coded: IndexOf | None = None
+
+    def page(self, limit: int, offset: int = 0) -> Ranking:
+        part = self.table.slice(offset, limit)
+        if self.coded is not None:
+            ids = self.coded.index.ids.take(part["code"])
+            part = part.drop_columns(["code"]).add_column(0, "id", ids)
+        rows = with_flags(part, self.held).to_pylist()
+        return Ranking(rows, self.table.num_rows, self.source)
+
+
 def top_referrers(
     store: Store,
     window: Window,
@@ -39,17 +74,46 @@ def top_referrers(
     offset: int = 0,
     snapshot: SavedSnapshot | None = None,
 ) -> Ranking:
-    """One page of referrers ranked by `by`, then id. `snapshot` is the latest
-    analysis when the caller already holds it."""
+    """One page of referrers ranked by `by`, then id, straight from the store.
+    `snapshot` is the latest analysis when the caller already holds it."""
+    check_by(by)
+    saved = snapshot or store.latest_snapshot()
+    if by in TOP_COUNTS:
+        rows = store.top_referrers(window, by, limit, offset)
+        held = held_back(saved, store.reviews())
+        return Ranking(
+            with_flags(rows, held).to_pylist(), store.referrer_count(window), "live counts"
+        )
+    return rank_by_metric(store, saved, window, by).page(limit, offset)
+
+
+def check_by(by: str) -> None:
     if by not in TOP_BY:
         raise StoreError(f"cannot rank by {by!r}; choose one of {', '.join(TOP_BY)}")
-    if by in TOP_COUNTS:
-        rows = store.top_referrers(window, by, limit, offset).to_pylist()
-        saved = snapshot or store.latest_snapshot()
-        return Ranking(
-            mark_flagged(store, saved, rows), store.referrer_count(window), "live counts"
-        )
-    saved = snapshot or store.latest_snapshot()
+
+
+def rank_live(index: LiveIndex, window: Window, by: str, held: pa.Table | None) -> RankedReferrers:
+    """Every referrer of the window ranked by a live count (`TOP_COUNTS`),
+    from the in-memory index (`graph.live_index`)."""
+    counts = index.top_counts(window)
+    metric = getattr(counts, by)
+    # Referrers come in code order, and codes sort as ids do: a stable sort
+    # by the count alone breaks ties by id.
+    order = np.argsort(-metric, kind="stable")
+    table = pa.table(
+        {
+            "code": pa.array(counts.referrers[order]),
+            **{name: pa.array(getattr(counts, name)[order], pa.int64()) for name in TOP_COUNTS},
+        }
+    )
+    return RankedReferrers(table, held, "live counts", IndexOf(index))
+
+
+def rank_by_metric(
+    store: Store, saved: SavedSnapshot | None, window: Window, by: str
+) -> RankedReferrers:
+    """Every referrer ranked by a metric of the latest analysis (`saved`),
+    which must have been computed for the same window."""
     if saved is None:
         raise SnapshotNeededError(
             f"ranking by {by} reads the latest analysis, and there is none yet; "
@@ -64,7 +128,7 @@ def top_referrers(
         )
     users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
     users = users.filter(pc.greater(users[by], 0))  # referrers only
-    ranked = users.sort_by([(by, "descending"), ("id", "ascending")]).slice(offset, limit)
+    ranked = users.sort_by([(by, "descending"), ("id", "ascending")])
     source = f"snapshot {saved.id[:8]}, {saved.computed_at:%Y-%m-%d %H:%M} UTC"
     filters = [
         f"{name} {value}"
@@ -80,23 +144,39 @@ def top_referrers(
     behind = store.watermark() - saved.watermark
     if behind > 0:
         source += f"; {behind} newer ingest batch(es) not analysed yet"
-    return Ranking(mark_flagged(store, saved, ranked.to_pylist()), users.num_rows, source)
+    return RankedReferrers(ranked, held_back(saved, store.reviews()), source)
 
 
-def mark_flagged(store: Store, saved: SavedSnapshot | None, rows: list[dict]) -> list[dict]:
-    """`rows` (one page, each with an `id`) with `flagged` and `flag_rules` set
-    from the latest analysis and the reviews (module docstring)."""
+def held_back(saved: SavedSnapshot | None, reviews: pa.Table) -> pa.Table | None:
+    """Users fraud screening holds back: flagged by the latest analysis and not
+    approved on review (id, flag_rules); None before the first analysis."""
     if saved is None:
-        return [{**row, "flagged": None, "flag_rules": None} for row in rows]
-    ids = pa.array([row["id"] for row in rows], pa.string())
-    users = saved.users
-    mine = users.filter(pc.is_in(users["id"], value_set=ids))
-    mine = mine.filter(mine["flagged"])
-    mine = mine.filter(pc.invert(pa.array(approved_mask(store, mine["id"]))))
-    held = dict(zip(mine["id"].to_pylist(), mine["flag_rules"].to_pylist(), strict=True))
-    return [
-        {**row, "flagged": row["id"] in held, "flag_rules": held.get(row["id"])} for row in rows
-    ]
+        return None
+    users = saved.users.select(["id", "flagged", "flag_rules"])
+    flagged = users.filter(users["flagged"])
+    flagged = flagged.filter(pc.invert(pa.array(approved_in(reviews, flagged["id"]))))
+    return flagged.select(["id", "flag_rules"])
+
+
+def judged_fraudulent(saved: SavedSnapshot | None, reviews: pa.Table) -> pa.Array:
+    """Users whose referrals are not effective: flagged by the latest
+    analysis (a flag row) and not approved on review."""
+    if saved is None or saved.flags is None:
+        return pa.array([], pa.string())
+    flagged = pc.unique(saved.flags["user_id"].combine_chunks())
+    return flagged.filter(pc.invert(pa.array(approved_in(reviews, flagged))))
+
+
+def with_flags(rows: pa.Table, held: pa.Table | None) -> pa.Table:
+    """`rows` (each with an `id`) with `flagged` and `flag_rules` (module
+    docstring); both null for every row before the first analysis."""
+    if held is None:
+        return rows.append_column("flagged", pa.nulls(rows.num_rows, pa.bool_())).append_column(
+            "flag_rules", pa.nulls(rows.num_rows, pa.string())
+        )
+    at = pc.index_in(rows["id"], value_set=held["id"].combine_chunks())
+    rules = held["flag_rules"].combine_chunks().take(at)
+    return rows.append_column("flagged", pc.is_valid(at)).append_column("flag_rules", rules)
 
 
 class SnapshotNeededError(StoreError):

@@ -11,11 +11,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
 from loaders.errors import SearchlightError
+
+U = TypeVar("U", str, int)  # a user: its id, or its code in an index (graph.live_index)
 
 DEFAULT_STORE_URL = "./data/searchlight.duckdb"
 
@@ -103,6 +106,28 @@ class GraphTables:
     last_event_at: datetime | None
 
 
+@dataclass
+class LiveFacts:
+    """Everything the live reads answer from, all time, as Arrow tables
+    (`Store.live_facts`; the API's in-memory index, graph.live_index):
+
+    - users: id, first_seen, joined_at, referred_by, converted_at, amount
+      (float64), churned_at — every user, ordered by id (binary order);
+    - referred: referrer_id, invitee_id, at, campaign — every REFERRED edge;
+    - invited: inviter_id, invitee_id — every INVITED tie;
+    - churns: user_id, churned_at, returned_at — every churn period;
+    - converts: invitee_id, occurred_at, campaign — every convert event.
+
+    Times are timestamp[us, UTC].
+    """
+
+    users: pa.Table
+    referred: pa.Table
+    invited: pa.Table
+    churns: pa.Table
+    converts: pa.Table
+
+
 # Counts `top_referrers` reads live: invitees referred in the window; of them,
 # not churned; of them, converted in the window.
 TOP_COUNTS = ("invites", "effective_invites", "conversions")
@@ -159,11 +184,13 @@ class EgoNetwork:
     """users: id, hop (0 for the centre), nearest first then by id; ties:
     source, target, kind ('REFERRED' or 'INVITED') among those users.
     `truncated` is true when the user cap stopped the search, so more users
-    may lie within the hops."""
+    may lie within the hops. `codes`: the users' codes when an in-memory
+    index (graph.live_index) answered, in `users` order."""
 
     users: pa.Table
     ties: pa.Table
     truncated: bool
+    codes: np.ndarray | None = None
 
     @classmethod
     def of(cls, kept: list[tuple[str, int]], ties: pa.Table, truncated: bool) -> EgoNetwork:
@@ -177,8 +204,8 @@ class EgoNetwork:
 
 
 def bounded_neighbourhood(
-    start: str, hops: int, limit: int, neighbours: Callable[[list[str], int], list[str]]
-) -> tuple[list[tuple[str, int]], bool]:
+    start: U, hops: int, limit: int, neighbours: Callable[[list[U], int], list[U]]
+) -> tuple[list[tuple[U, int]], bool]:
     """Breadth-first from `start` over `neighbours(frontier, cap)` (at most
     `cap` ids, sorted): (user, hop) nearest first, at most `limit` users, and
     whether the cap cut the search short. Each hop asks for no more than the
@@ -219,6 +246,11 @@ class Store(Protocol):
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
         """Referrers ranked by a live count (`TOP_COUNTS`): columns id, invites,
         effective_invites, conversions, ranked by `by` then id."""
+        ...
+
+    def live_facts(self) -> LiveFacts:
+        """The whole graph and the events live counts need, for an in-memory
+        index of the reads (`LiveFacts`)."""
         ...
 
     def referrer_count(self, window: Window) -> int:

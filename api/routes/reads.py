@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import queries
 from api.auth import viewer
-from api.deps import ServiceDep, UserIdDep, aware, cached_json, check_window
+from api.deps import ServiceDep, UserIdDep, aware, cached_json, check_window, json_response
 from api.errors import ApiError
 from api.models import (
     CommunityDetail,
@@ -31,6 +31,9 @@ _NO_ANALYSIS = {409: {"model": ErrorBody}}
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=100_000_000, description="items to skip")]
+# Networks up to this many users are found on the event loop when the live
+# index is built (a few ms at most); larger ones in a thread.
+INLINE_NETWORK = 1000
 KParam = Annotated[int, Query(ge=1, le=1000, description="how many KOCs")]
 Strategy = Annotated[
     Literal["coverage", "influence", "score"],
@@ -41,7 +44,7 @@ Quota = Annotated[
 ]
 
 
-def koc_params(
+async def koc_params(
     k: KParam = 50,
     strategy: Strategy = "coverage",
     quota: Quota = None,
@@ -103,10 +106,17 @@ async def top_referrers(
     zone = service.settings.timezone
     window = Window(aware(since, zone), aware(until, zone), tuple(sorted(set(campaign))))
     check_window(window.since, window.until)
+    key = ("top", by, limit, offset, window)
+    whole = queries.kept_ranking(service, window, by)
+    if whole is not None:  # a page of a kept ranking is a slice: cut it here, no thread
+
+        def page() -> bytes:
+            made = queries.referrer_page(whole.page(limit, offset), by, limit, offset)
+            return made.model_dump_json().encode()
+
+        return Response(service.cached(("json", *key), page), media_type="application/json")
     return await cached_json(
-        service,
-        ("top", by, limit, offset, window),
-        lambda: queries.referrers(service, window, by, limit, offset),
+        service, key, lambda: queries.referrers(service, window, by, limit, offset)
     )
 
 
@@ -129,22 +139,28 @@ async def kocs(
 @router.get(
     "/users/{user_id}/network", response_model=Network, tags=["users"], responses=_NOT_FOUND
 )
-def user_network(
+async def user_network(
     user_id: UserIdDep,
     service: ServiceDep,
     hops: Annotated[int, Query(ge=0, le=4, description="ties away from the user")] = 2,
     limit: Annotated[int, Query(ge=1, le=5000, description="most users returned")] = 500,
-) -> Network:
+) -> Response:
     """The users within `hops` ties of a user (nearest first, at most
     `limit`) and the REFERRED and INVITED ties among them."""
-    return queries.network(service, user_id, hops, limit)
+    memory = queries.in_memory(service)
+    if memory is not None and limit <= INLINE_NETWORK:  # a millisecond or so
+        return json_response(queries.network(service, user_id, hops, limit, memory))
+    return json_response(await run_in_threadpool(queries.network, service, user_id, hops, limit))
 
 
 @router.get("/users/{user_id}", response_model=UserDetail, tags=["users"], responses=_NOT_FOUND)
-def user(user_id: UserIdDep, service: ServiceDep) -> UserDetail:
+async def user(user_id: UserIdDep, service: ServiceDep) -> Response:
     """A user: metrics, the KOC score's parts, flags with evidence, review,
     community, referrer and the referral chain up to its root."""
-    return queries.user(service, user_id)
+    memory = queries.in_memory(service)
+    if memory is not None:  # half a millisecond: no thread needed
+        return json_response(queries.user(service, user_id, memory))
+    return json_response(await run_in_threadpool(queries.user, service, user_id))
 
 
 @router.get(

@@ -14,17 +14,19 @@ from graph.store import StoreError, Window
 RULES = AnalysisParams(fraud=FraudRules(burst_joins=10, burst_minutes=10))
 
 
-@pytest.fixture
-def burst_store(feed):
-    # farmer gets 10 joins in 9 minutes; honest gets 3 over days.
-    rows = [
-        ["", "join", "farmer", f"fake{i}", f"2024-05-01 12:{i:02d}:00", "c", ""] for i in range(10)
-    ]
-    rows += [
+# farmer gets 10 joins in 9 minutes; honest gets 3 over days.
+BURST = [
+    *(["", "join", "farmer", f"fake{i}", f"2024-05-01 12:{i:02d}:00", "c", ""] for i in range(10)),
+    *(
         ["", "join", "honest", f"friend{i}", f"2024-05-0{i + 2} 12:00:00", "c", ""]
         for i in range(3)
-    ]
-    feed.load(rows)
+    ),
+]
+
+
+@pytest.fixture
+def burst_store(feed):
+    feed.load(BURST)
     store = feed.store
     store.save_snapshot(analyze(store, RULES).to_saved())
     return store
