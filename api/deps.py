@@ -24,15 +24,24 @@ async def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-async def cached_json(service: Service, key: tuple, compute: Callable[[], BaseModel]) -> Response:
+async def cached_json(
+    service: Service, key: tuple, compute: Callable[[], BaseModel], inline: bool = False
+) -> Response:
     """The JSON of compute(), made once per store version: a hit is answered
-    on the event loop without touching the store; a miss works in a thread."""
+    on the event loop without touching the store; a miss works in a thread,
+    or, `inline`, on the loop too (for work of well under a millisecond from
+    memory, where the thread hop would cost more)."""
     key = ("json", *key)
     body = service.peek(key)
     if body is None:
-        body = await run_in_threadpool(
-            service.cached, key, lambda: compute().model_dump_json().encode()
-        )
+
+        def make() -> bytes:
+            return compute().model_dump_json().encode()
+
+        if inline:
+            body = service.cached(key, make)
+        else:
+            body = await run_in_threadpool(service.cached, key, make)
     return Response(body, media_type="application/json")
 
 

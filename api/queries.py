@@ -104,7 +104,7 @@ def ranked(service: Service, window: Window, by: str) -> RankedReferrers | None:
     if by not in TOP_COUNTS:
         return service.cached(
             ("ranked", by, window),
-            lambda: rank_by_metric(service.store, service.snapshot(), window, by),
+            lambda: rank_by_metric(service.store, service.snapshot(), window, by, _held(service)),
         )
     index = service.live_index()
     if index is None:
@@ -119,12 +119,12 @@ def ranked(service: Service, window: Window, by: str) -> RankedReferrers | None:
 
 
 def _held(service: Service) -> pa.Table | None:
-    return service.cached(("held",), lambda: held_back(service.snapshot(), service.store.reviews()))
+    return service.cached(("held",), lambda: held_back(service.snapshot(), service.reviews()))
 
 
 def _lookup(service: Service) -> UserLookup:
     return service.cached(
-        ("user-lookup",), lambda: UserLookup(service.snapshot(), service.store.reviews())
+        ("user-lookup",), lambda: UserLookup(service.snapshot(), service.reviews())
     )
 
 

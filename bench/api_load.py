@@ -75,6 +75,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).parent))
 from api_mixes import MIX_NAMES, Mix, StoreSample, mix, sample_embedded, sample_neo4j  # noqa: E402
 from api_neo4j import describe_setup, loaded_neo4j, wait_for_index  # noqa: E402
+from neo4j_server import sampled_rss  # noqa: E402
 from serving import analysed_copy, latency_summary, served  # noqa: E402
 
 from graph.store import NEO4J_SCHEMES  # noqa: E402
@@ -303,15 +304,16 @@ def main() -> None:
         busy(server.pid, *jvm)  # the start-up warm-up
         for name in args.mix or MIX_NAMES:
             chosen = mix(name, store.sample)
-            rss = _RssWatch(server.pid)
             try:
-                result = asyncio.run(
-                    measure(server.port, chosen, args.seed, args.seconds, args.timeout, args.rate)
-                )
+                with sampled_rss(server.pid) as rss:
+                    result = asyncio.run(
+                        measure(
+                            server.port, chosen, args.seed, args.seconds, args.timeout, args.rate
+                        )
+                    )
             except BenchError as exc:
                 raise SystemExit(f"{name}: {exc}") from None
-            finally:
-                server_rss_mb = rss.stop()
+            server_rss_mb = rss["peak_mb"]
             cold_s = result.pop("cold_s")
             row = {"users": args.users, "mix": name, "clients": CLIENTS, "rate": args.rate}
             row |= {"seconds": args.seconds, **result, "server_rss_mb": server_rss_mb}
@@ -341,30 +343,6 @@ def markdown(rows: list[dict]) -> str:
         cells = [row["users"], row["mix"], offered, *(row[k] for k in keys)]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
-
-
-class _RssWatch:
-    """The server's peak resident memory while an endpoint is measured."""
-
-    def __init__(self, pid: int) -> None:
-        import threading
-
-        import psutil
-
-        self._process = psutil.Process(pid)
-        self._peak = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.wait(0.2):
-            self._peak = max(self._peak, self._process.memory_info().rss)
-
-    def stop(self) -> int:
-        self._done.set()
-        self._thread.join()
-        return round(self._peak / 2**20)
 
 
 def busy(pid: int, *others: int, limit: float = 900.0) -> float:

@@ -29,13 +29,20 @@ import copy
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from graph import embedded_ingest, embedded_migrations, embedded_reads, embedded_snapshots, repair
+from graph import (
+    embedded_ingest,
+    embedded_migrations,
+    embedded_reads,
+    embedded_reviews,
+    embedded_snapshots,
+    repair,
+)
 from graph.derive import DERIVED_TABLES
 from graph.duckdb_tables import LATEST, has_table, instant, scalar
 from graph.embedded_reads import window_filter
@@ -278,7 +285,7 @@ class EmbeddedStore:
         if not self._has_table("snapshot_flags"):
             return "SELECT NULL::VARCHAR AS user_id WHERE false"
         approved = (
-            f"""AND user_id NOT IN (SELECT user_id FROM ({_CURRENT_REVIEWS})
+            f"""AND user_id NOT IN (SELECT user_id FROM ({embedded_reviews.CURRENT_REVIEWS})
                                     WHERE status = 'approved')"""
             if self._has_table("reviews")
             else ""
@@ -354,35 +361,10 @@ class EmbeddedStore:
         return embedded_snapshots.prune(self._con, keep)
 
     def record_review(self, user_id: str, status: str, note: str, reviewer: str) -> Review:
-        if status not in ("approved", "declined"):
-            raise StoreError(f"review status must be approved or declined, not {status!r}")
-        if not self._scalar("SELECT count(*) FROM users WHERE id = ?", [user_id]):
-            raise UserNotFoundError(f"no user {user_id!r} in store {self.path}")
-        # Decisions on one user get strictly increasing times, so the latest
-        # is well defined even for two within a microsecond.
-        last = self._scalar("SELECT max(reviewed_at) FROM reviews WHERE user_id = ?", [user_id])
-        now = datetime.now(UTC)
-        if last is not None and now <= last:
-            now = last + timedelta(microseconds=1)
-        review = Review(user_id, status, note, reviewer, now)
-        self._con.execute(
-            "INSERT INTO reviews VALUES (?, ?, ?, ?, ?)",
-            [user_id, status, note, reviewer, review.reviewed_at],
-        )
-        return review
+        return embedded_reviews.record(self._con, self.path, user_id, status, note, reviewer)
 
     def reviews(self) -> pa.Table:
-        if not self._has_table("reviews"):  # a read-only store from before reviews
-            return pa.table(
-                {
-                    "user_id": pa.array([], pa.string()),
-                    "status": pa.array([], pa.string()),
-                    "note": pa.array([], pa.string()),
-                    "reviewer": pa.array([], pa.string()),
-                    "reviewed_at": pa.array([], pa.timestamp("us", tz="UTC")),
-                }
-            )
-        return self._con.sql(f"{_CURRENT_REVIEWS} ORDER BY user_id").to_arrow_table()
+        return embedded_reviews.current(self._con)
 
     def _has_table(self, name: str) -> bool:
         return has_table(self._con, name)
@@ -417,14 +399,6 @@ class EmbeddedStore:
             batches=one("SELECT count(*) FROM batches"),
         )
 
-
-# The current decision per user: its latest review (times are strictly
-# increasing per user, see record_review).
-_CURRENT_REVIEWS = """
-    SELECT user_id, arg_max(status, reviewed_at) AS status, arg_max(note, reviewed_at) AS note,
-        arg_max(reviewer, reviewed_at) AS reviewer, max(reviewed_at) AS reviewed_at
-    FROM reviews GROUP BY user_id
-"""
 
 # Every tie seen from both ends: (one, other) for REFERRED and INVITED.
 _TIES_SQL = """

@@ -78,13 +78,13 @@ def top_referrers(
     `snapshot` is the latest analysis when the caller already holds it."""
     check_by(by)
     saved = snapshot or store.latest_snapshot()
+    held = held_back(saved, store.reviews())
     if by in TOP_COUNTS:
         rows = store.top_referrers(window, by, limit, offset)
-        held = held_back(saved, store.reviews())
         return Ranking(
             with_flags(rows, held).to_pylist(), store.referrer_count(window), "live counts"
         )
-    return rank_by_metric(store, saved, window, by).page(limit, offset)
+    return rank_by_metric(store, saved, window, by, held).page(limit, offset)
 
 
 def check_by(by: str) -> None:
@@ -110,10 +110,10 @@ def rank_live(index: LiveIndex, window: Window, by: str, held: pa.Table | None) 
 
 
 def rank_by_metric(
-    store: Store, saved: SavedSnapshot | None, window: Window, by: str
+    store: Store, saved: SavedSnapshot | None, window: Window, by: str, held: pa.Table | None
 ) -> RankedReferrers:
     """Every referrer ranked by a metric of the latest analysis (`saved`),
-    which must have been computed for the same window."""
+    which must have been computed for the same window; `held` as `held_back`."""
     if saved is None:
         raise SnapshotNeededError(
             f"ranking by {by} reads the latest analysis, and there is none yet; "
@@ -144,7 +144,7 @@ def rank_by_metric(
     behind = store.watermark() - saved.watermark
     if behind > 0:
         source += f"; {behind} newer ingest batch(es) not analysed yet"
-    return RankedReferrers(ranked, held_back(saved, store.reviews()), source)
+    return RankedReferrers(ranked, held, source)
 
 
 def held_back(saved: SavedSnapshot | None, reviews: pa.Table) -> pa.Table | None:

@@ -106,17 +106,12 @@ async def top_referrers(
     zone = service.settings.timezone
     window = Window(aware(since, zone), aware(until, zone), tuple(sorted(set(campaign))))
     check_window(window.since, window.until)
-    key = ("top", by, limit, offset, window)
-    whole = queries.kept_ranking(service, window, by)
-    if whole is not None:  # a page of a kept ranking is a slice: cut it here, no thread
-
-        def page() -> bytes:
-            made = queries.referrer_page(whole.page(limit, offset), by, limit, offset)
-            return made.model_dump_json().encode()
-
-        return Response(service.cached(("json", *key), page), media_type="application/json")
     return await cached_json(
-        service, key, lambda: queries.referrers(service, window, by, limit, offset)
+        service,
+        ("top", by, limit, offset, window),
+        lambda: queries.referrers(service, window, by, limit, offset),
+        # A page of a kept ranking is a slice: cut on the loop, no thread.
+        inline=queries.kept_ranking(service, window, by) is not None,
     )
 
 
