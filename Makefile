@@ -20,6 +20,11 @@ NEO4J := bash neo4j-server/run.sh
 export NEO4J_HEAP ?= 2g
 
 $(STAMP): pyproject.toml
+	@# LightGBM (the learned KOC score) needs the OpenMP runtime.
+	@ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || { \
+		echo "installing Debian's libgomp1 for LightGBM"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libgomp1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'

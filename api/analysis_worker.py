@@ -56,9 +56,18 @@ def analyze_in_worker(
     context = mp.get_context("spawn")  # no fork of a threaded server
     with tempfile.TemporaryDirectory(prefix="searchlight-analysis-") as work:
         folder = Path(work)
-        tables = inputs.tables
-        sent = _put(folder, {**_tables_of(tables), "reviews": inputs.reviews})
+        tables, history = inputs.tables, inputs.history
+        sent = _put(
+            folder,
+            {
+                **_tables_of(tables),
+                "reviews": inputs.reviews,
+                **({f"{HISTORY}{k}": v for k, v in _tables_of(history).items()} if history else {}),
+            },
+        )
         meta = (tables.watermark, tables.last_event_at)
+        if history is not None:
+            meta += (history.watermark, history.last_event_at)
         answers, sender = context.Pipe(duplex=False)
         worker = context.Process(
             target=_work,
@@ -107,6 +116,8 @@ def _answer(
 
 
 _SNAPSHOT_TABLES = ("users", "communities", "flags")
+# The learned score's window up to its cutoff travels as tables with this prefix.
+HISTORY = "history_"
 
 
 def _tables_of(tables: GraphTables) -> dict[str, pa.Table]:
@@ -135,8 +146,10 @@ def _work(
             name: feather.read_table(folder / f"{name}.arrow", memory_map=True) for name in names
         }
         reviews = read.pop("reviews")
+        past = {k.removeprefix(HISTORY): read.pop(k) for k in list(read) if k.startswith(HISTORY)}
+        history = GraphTables(**past, watermark=meta[2], last_event_at=meta[3]) if past else None
         inputs = AnalysisInputs(
-            GraphTables(**read, watermark=meta[0], last_event_at=meta[1]), reviews
+            GraphTables(**read, watermark=meta[0], last_event_at=meta[1]), reviews, history
         )
         timer = Stages(lambda stage: answers.send(("stage", stage)))
         snapshot = analyze_inputs(inputs, params, timer)

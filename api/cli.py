@@ -20,7 +20,7 @@ from graph.ingest import IngestReport, ingest_file
 from graph.store import Store
 from loaders.edges import NetworkTruth, detect_kind, events_from_edges, summarise
 from loaders.errors import SearchlightError
-from loaders.generator import FORMATS, generate_campaign, write_campaign
+from loaders.generator import FORMATS, SHAPES, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
 from loaders.presets import load_preset, preset_names
 from loaders.quarantine import Quarantine
@@ -277,6 +277,16 @@ def generate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="same seed, same output")] = 0,
+    shape: Annotated[
+        str,
+        typer.Option(
+            "--shape",
+            help="realistic (campaign waves, weekday and hour rhythm, sharers who burst and "
+            "fade, influence down the tree, returning users, nicknames) or steady (the "
+            "first model: constant share rates, no names; reproduces recorded benchmarks); "
+            "--users only",
+        ),
+    ] = "realistic",
     invite_back: Annotated[
         bool,
         typer.Option(
@@ -297,8 +307,10 @@ def generate(
     """Generate a realistic synthetic fission campaign, or convert a real network.
 
     The planted ground truth (KOCs, farm accounts) goes to a sidecar
-    .truth.json file, never into the events. With --from-edges the sidecar
-    says nothing is planted (empty lists, the source and its kind); see
+    .truth.json file, never into the events. --shape steady reproduces the
+    first model byte for byte (docs/ingest.md, "Generated campaigns"). With
+    --from-edges the sidecar says nothing is planted (empty lists, the
+    source and its kind); see
     docs/ingest.md, "Real networks as events"."""
     if (users is None) == (from_edges is None):
         raise _fail(
@@ -312,6 +324,8 @@ def generate(
         )
     if fmt not in FORMATS:
         raise _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if shape not in SHAPES:
+        raise _fail(f"--shape {shape!r} is not one of {', '.join(SHAPES)}")
     target = out_path or Path("data/generated") / f"events.{fmt}"
     if from_edges is not None:
         with _errors():
@@ -321,7 +335,7 @@ def generate(
         users = counts["users"]
         truth = NetworkTruth(seed=seed, users=users, source=str(from_edges), kind=kind)
     else:
-        table, truth = generate_campaign(users=users, seed=seed)
+        table, truth = generate_campaign(users=users, seed=seed, shape=shape)
     truth_path = write_campaign(table, truth, target, fmt)
     summary = {
         "out": str(target),
@@ -335,6 +349,8 @@ def generate(
     }
     if from_edges is not None:
         summary.update(source=str(from_edges), kind=kind, **counts)
+    else:
+        summary["shape"] = shape
     if json_:
         typer.echo(json.dumps(summary))
     elif from_edges is not None:
@@ -345,7 +361,7 @@ def generate(
         )
     else:
         out.print(
-            f"wrote {table.num_rows:,} events for {users:,} users to {target} "
+            f"wrote {table.num_rows:,} events for {users:,} users ({shape} shape) to {target} "
             f"(ground truth: {truth_path})"
         )
 

@@ -20,9 +20,10 @@ from api.cli import JsonOption, StoreOption, _errors, _fail, _settings, _store, 
 from graph.analysis.backtest import backtest as run_backtest
 from graph.analysis.bridging import SAMPLES
 from graph.analysis.kocs import STRATEGIES
-from graph.analysis.score import DEFAULT_WEIGHTS, top_reasons
-from graph.analysis.snapshot import AnalysisParams
+from graph.analysis.score import DEFAULT_WEIGHTS, score_info, top_reasons
+from graph.analysis.snapshot import AnalysisParams, ParamError
 from graph.analysis.snapshot import analyze as run_analysis
+from graph.analysis.snapshot_tables import SCORE_KINDS
 
 
 def _parse_time(text: str | None, zone: str, option: str) -> datetime | None:
@@ -45,6 +46,48 @@ UntilOption = Annotated[
 CampaignsOption = Annotated[
     list[str] | None, typer.Option("--campaign", help="only these campaigns (repeatable)")
 ]
+
+
+ScoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--score",
+        help=f"the KOC score: {' or '.join(SCORE_KINDS)} (docs/koc-score.md); default KOC_SCORE",
+    ),
+]
+# Analysis parameters by the option that sets them, to name it in errors.
+_OPTION_OF = {
+    "score": "--score",
+    "horizon_days": "--horizon",
+    "weights": "--weight",
+    "half_life_days": "--half-life",
+    "engine": "--engine",
+}
+
+
+def _score_kind(score: str | None, default: str) -> str:
+    kind = score or default
+    if kind not in SCORE_KINDS:
+        raise _fail(f"--score {kind!r} is not one of {', '.join(SCORE_KINDS)}")
+    return kind
+
+
+def _param_error(exc: ParamError) -> typer.Exit:
+    option = _OPTION_OF.get(exc.field)
+    return _fail(f"{option}: {exc}" if option else str(exc))
+
+
+def score_in_words(info: dict) -> str:
+    """Which KOC score a snapshot holds, and why the weighted one when the
+    learned one was asked for (the summary's `score`)."""
+    info = score_info({"score": info})
+    if info["kind"] == "learned":
+        cutoff = datetime.fromisoformat(info["cutoff"])
+        return (
+            f"learned (predicts the next {info['horizon_days']:g} days; trained on "
+            f"{info['trained_users']:,} users at {cutoff:%Y-%m-%d %H:%M %Z})"
+        )
+    return " — ".join(["weighted", *info["notes"]])
 
 
 EngineOption = Annotated[
@@ -81,6 +124,14 @@ def analyze(
         ),
     ] = SAMPLES,
     engine: EngineOption = None,
+    score: ScoreOption = None,
+    horizon: Annotated[
+        float | None,
+        typer.Option(
+            "--horizon",
+            help="days ahead the learned score predicts (1-3650); default KOC_SCORE_HORIZON_DAYS",
+        ),
+    ] = None,
     json_: JsonOption = False,
 ) -> None:
     """Compute every user's metrics, communities and KOC score.
@@ -108,7 +159,11 @@ def analyze(
                 betweenness_samples=betweenness_samples,
                 fraud=settings.fraud,
                 engine=engine or settings.analysis_engine,
+                score=_score_kind(score, settings.score),
+                horizon_days=settings.score_horizon_days if horizon is None else horizon,
             )
+        except ParamError as exc:
+            raise _param_error(exc) from None
         except ValueError as exc:
             raise _fail(str(exc)) from None
         with (
@@ -153,6 +208,7 @@ def analyze(
         f"{len(pruned)} (keeping the newest {settings.keep_snapshots} and every exported one)",
     )
     out.print(table)
+    out.print(f"KOC score: {score_in_words(summary['score'])}", highlight=False, soft_wrap=True)
     kocs = Table("rank", "user", "KOC score", "invites", "reach", "top reason")
     for i, (r, reason) in enumerate(zip(top.to_pylist(), reasons, strict=True), start=1):
         kocs.add_row(
@@ -166,9 +222,14 @@ def backtest(
     cutoff: Annotated[str, typer.Option("--cutoff", help="pick from the events before this")],
     k: KOption = 50,
     horizon: Annotated[
-        str, typer.Option("--horizon", help="how far after the cutoff to measure: 30d, 2w, 12h")
+        str,
+        typer.Option(
+            "--horizon",
+            help="how far after the cutoff to measure, and the learned score predicts: 30d, 2w",
+        ),
     ] = "30d",
     seed: Annotated[int, typer.Option("--seed", help="seed for influence and random")] = 0,
+    score: ScoreOption = None,
     store: StoreOption = None,
     json_: JsonOption = False,
 ) -> None:
@@ -178,6 +239,19 @@ def backtest(
     settings = _settings()
     when = _parse_time(cutoff, settings.timezone, "--cutoff")
     days = _parse_horizon(horizon)
+    kind = _score_kind(score, settings.score)
+    try:
+        # The learned score at the cutoff predicts the horizon the backtest measures.
+        params = AnalysisParams(
+            fraud=settings.fraud,
+            score=kind,
+            horizon_days=days if kind == "learned" else settings.score_horizon_days,
+        )
+    except ParamError:
+        raise _fail(
+            f"--horizon {horizon}: the learned score predicts 1 to 3650 days ahead; "
+            "give such a horizon or --score weighted"
+        ) from None
     with _errors(), _store(settings, store, read_only=True) as the_store:
         try:
             with _spinner("backtest", quiet=json_) as status:
@@ -186,7 +260,7 @@ def backtest(
                     when,
                     k=k,
                     horizon_days=days,
-                    params=AnalysisParams(fraud=settings.fraud),
+                    params=params,
                     seed=seed,
                     progress=(lambda stage: status.update(f"backtest: {stage}"))
                     if status

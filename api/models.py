@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 
 from graph.analysis.kocs import KocRow
 
+# graph.analysis.snapshot_tables.SCORE_KINDS, spelt out for the schema.
+ScoreKind = Literal["learned", "weighted"]
+
 
 class ErrorItem(BaseModel):
     field: str = Field(description="the field at fault, e.g. k, user_id, body, X-API-Key")
@@ -79,6 +82,42 @@ class AnalysisRequest(BaseModel):
         description="searchlight (Python) or gds (Graph Data Science inside Neo4j); "
         "default: the server's KOC_ANALYSIS_ENGINE",
     )
+    score: ScoreKind | None = Field(
+        None,
+        description="the KOC score: learned (predicts the next horizon; the weighted score when "
+        "the store holds under two horizons of referrals) or weighted (docs/koc-score.md); "
+        "default: the server's KOC_SCORE",
+    )
+    horizon_days: float | None = Field(
+        None,
+        ge=1,
+        le=3650,
+        description="days ahead the learned score predicts; default: the server's "
+        "KOC_SCORE_HORIZON_DAYS",
+    )
+
+
+class ScoreSummary(BaseModel):
+    """Which KOC score a snapshot holds (snapshots older than the learned
+    score hold the weighted one)."""
+
+    kind: ScoreKind = "weighted"
+    requested: str | None = Field(None, description="the score the analysis was asked for")
+    notes: list[str] = Field(
+        default_factory=list, description="why the weighted score was used when learned was asked"
+    )
+    cutoff: datetime | None = Field(None, description="learned: the time its features are as of")
+    horizon_days: float | None = Field(None, description="learned: days ahead it predicts")
+    trained_users: int | None = None
+    users_with_label: int | None = Field(
+        None, description="learned: users who brought an effective referral in the horizon"
+    )
+    new_referrals_in_horizon: int | None = None
+    top_features: list[str] = Field(
+        default_factory=list, description="learned: the features the model gained most from"
+    )
+    prediction_low: float | None = Field(None, description="learned: the prediction scored 0")
+    prediction_high: float | None = Field(None, description="learned: the prediction scored 100")
 
 
 class SnapshotSummary(BaseModel):
@@ -95,6 +134,7 @@ class SnapshotSummary(BaseModel):
     components: int | None = None
     engine: str = "searchlight"
     stage_seconds: dict[str, float]
+    score: ScoreSummary = Field(default_factory=ScoreSummary)
 
 
 class AnalysisJob(BaseModel):
@@ -167,9 +207,11 @@ class ReviewOut(BaseModel):
 
 
 class ScorePart(BaseModel):
-    signal: str
-    weight: float
-    points: float = Field(description="what the signal adds to the KOC score")
+    signal: str = Field(description="the weighted score's signal, or the learned score's feature")
+    weight: float | None = Field(description="the signal's weight; null for the learned score")
+    points: float = Field(
+        description="what the signal adds to the KOC score (learned: may be negative)"
+    )
 
 
 class UserDetail(BaseModel):
@@ -185,7 +227,20 @@ class UserDetail(BaseModel):
     in_snapshot: bool = Field(description="false for users the latest analysis has not seen")
     metrics: dict[str, Any] | None
     koc_score: float | None
-    score: list[ScorePart] = Field(description="the KOC score's parts, largest first")
+    score_kind: ScoreKind | None = Field(
+        description="the KOC score the latest analysis holds (null: no analysis yet)"
+    )
+    score_horizon_days: float | None = Field(
+        description="learned: how many days ahead the score predicts"
+    )
+    score_baseline: float | None = Field(
+        description="learned: the score's starting point, the same for every user; it and the "
+        "parts' points add up to koc_score"
+    )
+    score: list[ScorePart] = Field(
+        description="the KOC score's parts, largest first (weighted: per signal; learned: per "
+        "feature, negative ones too)"
+    )
     top_reason: str | None
     community: int | None
     flagged: bool

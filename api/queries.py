@@ -12,11 +12,11 @@ import pyarrow.compute as pc
 
 from api import models
 from api.exports import KocExport, build_export
+from api.score_view import explain_score
 from api.service import Service
 from graph.analysis.kocs import KocList, KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.score import reason_in_words
-from graph.analysis.snapshot import AnalysisParams
-from graph.analysis.snapshot_tables import SCORE_SIGNALS, USER_COLUMNS
+from graph.analysis.snapshot_tables import USER_COLUMNS
 from graph.live_index import LiveIndex
 from graph.ranking import (
     TOP_BY,
@@ -228,19 +228,9 @@ def user(service: Service, user_id: str, memory: InMemory | None = None) -> mode
         for f in (lookup.flags(user_id) if row else [])
     ]
     decided = lookup.review(user_id)
-    score: list[models.ScorePart] = []
+    explained = explain_score(snapshot, row)
     metrics = None
     if row:
-        weights = AnalysisParams.from_json(snapshot.params).weights
-        score = sorted(
-            (
-                models.ScorePart(
-                    signal=s, weight=weights.get(s, 0.0), points=round(row[f"score_{s}"], 3)
-                )
-                for s in SCORE_SIGNALS
-            ),
-            key=lambda p: (-p.points, p.signal),
-        )
         metrics = {
             name: (row[name].isoformat() if isinstance(row[name], datetime) else row[name])
             for name in USER_COLUMNS
@@ -259,7 +249,10 @@ def user(service: Service, user_id: str, memory: InMemory | None = None) -> mode
         in_snapshot=row is not None,
         metrics=metrics,
         koc_score=row["koc_score"] if row else None,
-        score=score,
+        score_kind=explained.kind,
+        score_horizon_days=explained.horizon_days,
+        score_baseline=explained.baseline,
+        score=explained.parts,
         top_reason=(reason_in_words(row) or None) if row else None,
         community=row["community"] if row else None,
         flagged=bool(row and row.get("flagged")),

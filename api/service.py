@@ -92,6 +92,10 @@ class Service:
         self._cache = SizedCache(settings.cache_mb << 20, pinned=lambda key: key[1:] in PINNED)
         self._in_flight: dict[tuple, threading.Lock] = {}
         self._expensive = threading.BoundedSemaphore(settings.max_expensive_jobs)
+        # One warm-up at a time (after an analysis and from the store watcher
+        # they can start together): it holds at most one expensive slot, so
+        # a viewer's request right after an analysis still finds one.
+        self._warming = threading.Lock()
         # Rankings of new windows at once: each is milliseconds of numpy but
         # tens of MB at 1M users, so 32 at a time only cost memory.
         self.ranking_slots = threading.BoundedSemaphore(2)
@@ -143,7 +147,8 @@ class Service:
         if self.warm_up is None:
             return
         try:
-            self.warm_up()
+            with self._warming:
+                self.warm_up()
         except BusyError as exc:  # viewers hold every slot: they come first
             log.warning("warm-up stopped: %s", exc)
         except Exception:  # a warm-up is a courtesy; the request will say what is wrong

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from api.wecom.crypto import aes_key
 from api.wecom.pushes import DEFAULT_STATE_PATTERN, compile_state_pattern
 from graph.analysis.fraud import FraudRules
+from graph.analysis.snapshot_tables import SCORE_KINDS
 from graph.store import DEFAULT_STORE_URL, Store, open_store
 from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.errors import SearchlightError
@@ -77,6 +78,18 @@ class Settings(BaseSettings):
         "searchlight",
         description="where analyses run their graph kernels: searchlight (Python, any "
         "store) or gds (Graph Data Science inside Neo4j; Neo4j stores only, docs/analysis.md)",
+    )
+    score: str = Field(
+        "learned",
+        description="the KOC score analyses compute: learned (predicts what each user brings "
+        "over the next horizon, learned from the store's history; the weighted score when "
+        "there is under two horizons of it) or weighted (docs/koc-score.md)",
+    )
+    score_horizon_days: float = Field(
+        30.0,
+        ge=1,
+        le=3650,
+        description="days ahead the learned KOC score predicts (docs/koc-score.md)",
     )
     analysis_worker: bool = Field(
         True,
@@ -225,6 +238,13 @@ class Settings(BaseSettings):
         if len({k.key for k in keys}) < len(keys):
             raise ValueError("the same key is listed twice")
         return keys
+
+    @field_validator("score")
+    @classmethod
+    def _check_score(cls, score: str) -> str:
+        if score not in SCORE_KINDS:
+            raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORE_KINDS)}")
+        return score
 
     @field_validator("reward_tiers")
     @classmethod

@@ -5,8 +5,12 @@ side on the same graph.
     python bench/analyze.py                          # 1M users, with the reference
     python bench/analyze.py --users 10m --no-reference
     python bench/analyze.py --users 100k             # quick look
+    python bench/analyze.py --shape realistic        # the realistic campaign shape
+    python bench/analyze.py --score learned,weighted --no-reference --shape realistic
+                                                     # what the learned score adds (issue 15)
 
-Each size is generated (`koc generate --seed 1`), ingested into an embedded
+Each size is generated (`koc generate --seed 1`, shape steady unless
+--shape says otherwise: the recorded figures' shape), ingested into an embedded
 store in --workdir (cached between runs), then analysed in a fresh process
 whose wall time and peak RSS are measured. The reference runs in its own
 process on the same store: networkx graphs built from the same tables, and
@@ -28,16 +32,19 @@ from pathlib import Path
 
 SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 KOC = Path(sys.executable).with_name("koc")
+SHAPES = ("realistic", "steady")  # koc generate --shape
 
 
-def prepare(workdir: Path, size: str) -> Path:
-    store = workdir / f"analyze-{size}.duckdb"
+def prepare(workdir: Path, size: str, shape: str = "steady") -> Path:
+    name = f"analyze-{size}" + ("" if shape == "steady" else f"-{shape}")
+    store = workdir / f"{name}.duckdb"
     if store.exists():
         return store
-    events = workdir / f"analyze-{size}.parquet"
+    events = workdir / f"{name}.parquet"
     print(f"generating and ingesting {SIZES[size]:,} users…", file=sys.stderr, flush=True)
     subprocess.run(
-        [KOC, "generate", "--users", str(SIZES[size]), "--seed", "1", "--out", str(events)],
+        [KOC, "generate", "--users", str(SIZES[size]), "--seed", "1", "--shape", shape]
+        + ["--out", str(events)],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -69,15 +76,15 @@ def measured(args: list[str]) -> tuple[dict, float, int]:
     return json.loads(out.strip().splitlines()[-1]), time.perf_counter() - started, usage.ru_maxrss
 
 
-def ours(store: Path) -> dict:
+def ours(store: Path, score: str = "learned") -> dict:
     """In a child process: analyze and save, timed inside (no start-up)."""
     code = f"""
 import json, time
 from graph.embedded import EmbeddedStore
-from graph.analysis.snapshot import analyze
+from graph.analysis.snapshot import AnalysisParams, analyze
 store = EmbeddedStore({str(store)!r})  # the defaults koc analyze uses
 started = time.perf_counter()
-snapshot = analyze(store)
+snapshot = analyze(store, AnalysisParams(score={score!r}))
 analysed = time.perf_counter() - started
 store.save_snapshot(snapshot.to_saved())
 total = time.perf_counter() - started
@@ -86,6 +93,21 @@ print(json.dumps({{"seconds": total, "analyze_seconds": analysed, **snapshot.sum
     result, wall, rss = measured([sys.executable, "-c", code])
     result.update(process_wall_s=round(wall, 2), peak_rss_mb=round(rss / 1024))
     return result
+
+
+def _learned_adds(by_score: dict[str, dict]) -> dict | None:
+    """Seconds the learned score adds over the weighted one: its stage, the
+    extra read of the history (the read stages' difference) and in all."""
+    learned, weighted = by_score.get("learned"), by_score.get("weighted")
+    if not learned or not weighted:
+        return None
+    stages = learned["stage_seconds"]
+    return {
+        "learned_stage": stages.get("learned", 0.0),
+        "extra_read": round(stages["read"] - weighted["stage_seconds"]["read"], 2),
+        "analysis": round(learned["analyze_seconds"] - weighted["analyze_seconds"], 2),
+        "kind": learned["score"]["kind"],
+    }
 
 
 def ensure_analysed(store: Path) -> None:
@@ -113,12 +135,26 @@ def main() -> None:
     parser.add_argument("--users", default="1m", help=f"comma-separated: {', '.join(SIZES)}")
     parser.add_argument("--no-reference", dest="reference", action="store_false")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
+    parser.add_argument(
+        "--shape", choices=SHAPES, default="steady", help="generator shape (default steady)"
+    )
+    parser.add_argument(
+        "--score",
+        default="learned",
+        help="comma-separated KOC scores to analyse with, each in its own process "
+        "(learned,weighted: what the learned score adds)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     for size in args.users.split(","):
-        store = prepare(args.workdir, size)
-        ours_result = ours(store)
-        row = {"size": size, "ours": ours_result}
+        store = prepare(args.workdir, size, args.shape)
+        scores = args.score.split(",")
+        by_score = {score: ours(store, score) for score in scores}
+        ours_result = by_score[scores[0]]
+        row = {"size": size, "shape": args.shape, "ours": ours_result}
+        if len(scores) > 1:
+            row["by_score"] = by_score
+            row["learned_adds_seconds"] = _learned_adds(by_score)
         if args.reference:
             ref = reference(store)
             row["reference"] = ref

@@ -9,6 +9,10 @@ shown beside it.
     python bench/ingest.py                       # 1M and 10M events, CSV and Parquet
     python bench/ingest.py --sizes 1m --formats csv
     python bench/ingest.py --markdown            # rows for docs/benchmarks.md
+    python bench/ingest.py --shape realistic     # the realistic campaign shape
+
+The files are `koc generate --seed 1 --shape steady` by default: the shape
+the recorded figures were measured on (docs/ingest.md, "Generated campaigns").
 
 Generated inputs are cached in --workdir (default bench/out, git-ignored).
 Target on the 2-core, 24 GB machine: >= 300k events/s, <= 3 GB peak RSS at 10M.
@@ -27,7 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-# Events per joined user in the generator's mix.
+SHAPES = ("realistic", "steady")  # koc generate --shape
+# Events per joined user in the generator's (steady) mix.
 EVENTS_PER_USER = 1.689
 SIZES = {"1m": 1_000_000, "10m": 10_000_000}
 KOC = Path(sys.executable).with_name("koc")
@@ -42,13 +47,15 @@ def parse_size(text: str) -> int:
     return int(float(number) * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
 
 
-def generate(workdir: Path, size: str, fmt: str) -> Path:
-    path = workdir / f"events-{size}.{fmt}"
+def generate(workdir: Path, size: str, fmt: str, shape: str = "steady") -> Path:
+    suffix = "" if shape == "steady" else f"-{shape}"  # steady keeps the recorded names
+    path = workdir / f"events-{size}{suffix}.{fmt}"
     if not path.exists():
         users = max(50, int(parse_size(size) / EVENTS_PER_USER))
         print(f"generating {path} ({users:,} users)…", file=sys.stderr, flush=True)
         subprocess.run(
-            [KOC, "generate", "--users", str(users), "--seed", "1", "--out", str(path)],
+            [KOC, "generate", "--users", str(users), "--seed", "1", "--shape", shape]
+            + ["--out", str(path)],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -103,6 +110,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--markdown", action="store_true", help="print table rows")
     parser.add_argument(
+        "--shape", choices=SHAPES, default="steady", help="generator shape (default steady)"
+    )
+    parser.add_argument(
         "--no-rerun",
         dest="rerun",
         action="store_false",
@@ -113,7 +123,7 @@ def main() -> None:
     results = []
     for size in args.sizes.split(","):
         for fmt in args.formats.split(","):
-            path = generate(args.workdir, size, fmt)
+            path = generate(args.workdir, size, fmt, args.shape)
             store = args.workdir / "bench.duckdb"
             runs = [run_ingest(path, store)]
             if args.rerun:

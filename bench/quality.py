@@ -7,8 +7,10 @@ the score's top, a backtest on real timing).
     python bench/quality.py --quick      # one small campaign and the real networks
     python bench/quality.py --real       # the real networks only
     python bench/quality.py --synthetic  # the generated campaigns only
+    python bench/quality.py --synthetic --shape steady  # the first generator model
 
-For each campaign (size, seed, farm options) it generates the events,
+For each campaign (size, seed, farm options; the generator's realistic
+shape unless --shape steady, see docs/ingest.md) it generates the events,
 ingests them into a fresh embedded store, runs the analysis with default
 parameters, and picks k = 50 KOCs with each strategy. It reports
 
@@ -42,7 +44,7 @@ from graph.analysis.kocs import KocParams, choose_kocs
 from graph.analysis.snapshot import analyze
 from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
-from loaders.generator import generate_campaign, write_campaign
+from loaders.generator import SHAPES, generate_campaign, write_campaign
 from loaders.quarantine import Quarantine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -248,6 +250,9 @@ def main() -> None:
     parser.add_argument("--synthetic", action="store_true", help="the generated campaigns only")
     parser.add_argument("--max-users", type=int, default=10_000_000)
     parser.add_argument(
+        "--shape", choices=SHAPES, default="realistic", help="generator shape (default realistic)"
+    )
+    parser.add_argument(
         "--data",
         type=Path,
         default=qn.SHARED_DATA,
@@ -255,6 +260,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     campaigns = [{"users": 20_000, "seed": 1}] if args.quick else CAMPAIGNS
+    campaigns = [{**c, "shape": args.shape} for c in campaigns]
     sections = []
     if not args.real:
         sections.append(synthetic(campaigns, args.max_users))

@@ -17,6 +17,7 @@ VmHWM, is in the JSON results).
     python bench/stores.py --sizes 50k --incremental-events 2k   # a quick look
     python bench/stores.py --sizes 1m --explain   # also EXPLAIN every Cypher statement (stderr)
     python bench/stores.py --markdown             # rows for docs/benchmarks.md
+    python bench/stores.py --shape realistic      # the realistic campaign shape (default steady)
 
 Generated inputs are cached in --workdir (default bench/out, git-ignored; the
 1M and 10M files are bench/ingest.py's), Neo4j's state in --workdir/neo4j.
@@ -45,7 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from ingest import EVENTS_PER_USER, KOC, generate, parse_size  # bench/ingest.py
+from ingest import EVENTS_PER_USER, KOC, SHAPES, generate, parse_size  # bench/ingest.py
 from neo4j_server import Neo4j, require_tools, sampled_rss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ TARGETS = {"first_load_1m_s": 60.0, "incremental_s": 5.0, "analyze_ratio": 2.0}
 # -- inputs ------------------------------------------------------------------
 
 
-def incremental(workdir: Path, base: Path, events: int) -> Path:
+def incremental(workdir: Path, base: Path, events: int, shape: str = "steady") -> Path:
     """A later campaign of `events` events touching the users of `base`:
     generated with another seed, moved INCREMENTAL_SHIFT_DAYS later, renamed;
     10% of its inviters become users of `base` (new users they bring), and
@@ -83,7 +84,8 @@ def incremental(workdir: Path, base: Path, events: int) -> Path:
             "invitee_id"
         ]
     ).to_numpy(zero_copy_only=False)
-    table, truth = generate_campaign(users=max(50, int(events / EVENTS_PER_USER) + 50), seed=2)
+    users = max(50, int(events / EVENTS_PER_USER) + 50)
+    table, truth = generate_campaign(users=users, seed=2, shape=shape)
     table = table.slice(0, events)
     rng = np.random.default_rng(2)
     n = table.num_rows
@@ -247,6 +249,9 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="EXPLAIN every Cypher statement")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--markdown", action="store_true", help="print table rows")
+    parser.add_argument(
+        "--shape", choices=SHAPES, default="steady", help="generator shape (default steady)"
+    )
     args = parser.parse_args()
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     for size in sizes:
@@ -265,8 +270,12 @@ def main() -> None:
 
     try:
         for i, size in enumerate(sizes):
-            path = generate(args.workdir, size, "csv")
-            extra = incremental(args.workdir, path, args.incremental_events) if i == 0 else None
+            path = generate(args.workdir, size, "csv", args.shape)
+            extra = (
+                incremental(args.workdir, path, args.incremental_events, args.shape)
+                if i == 0
+                else None
+            )
             neo4j.restart()
             env = {"KOC_NEO4J_PASSWORD": neo4j.password}
             embedded = args.workdir / f"neo4j-bench-{size}.duckdb"

@@ -1,14 +1,27 @@
-"""Synthetic fission campaigns: realistic referral events with planted truth.
+"""Synthetic fission campaigns: referral events with planted truth.
 
-The model, per DOMAIN.md:
+Two shapes (`shape=`, `koc generate --shape`):
 
-- users join over several months, through campaigns and channels; a few
-  percent are seeds (imported by staff) or re-added contacts whose `state`
-  was lost, so their join has no inviter;
+- ``realistic`` (the default) is what real private-domain campaigns show:
+  campaign waves with start and end dates and a decay after each, weekday
+  and hour rhythm, sharers who burst after joining and fade (a per-user
+  half-life), social influence down the tree from planted KOCs, users who
+  come back in a later wave (churned ones with a new join), and WeCom
+  nicknames on joins (`invitee_name`). See `loaders.generator_waves` and
+  `loaders.nicknames`;
+- ``steady`` is the first model, kept byte for byte so recorded benchmarks
+  reproduce: joins uniform over the days, a share fitness constant for
+  ever (last month's invites are the best forecast by construction), no
+  names.
+
+What both shapes share, per DOMAIN.md:
+
+- a few percent of joins are seeds (imported by staff) or re-added contacts
+  whose `state` was lost, so their join has no inviter;
 - who invites is heavy-tailed: most users never share, a few bring dozens.
   Each user has a lognormal "share fitness" and a joining user picks an
-  earlier user as inviter with probability proportional to it, which grows
-  multi-tier trees;
+  earlier user as inviter with probability proportional to it (to its
+  current activity in the realistic shape), which grows multi-tier trees;
 - planted KOCs get a much larger fitness and their invitees convert more;
 - some invites never lead to a join, some users are invited first and join
   later, some join a second inviter's code too (an INVITED tie);
@@ -16,10 +29,11 @@ The model, per DOMAIN.md:
 - planted reward farms (羊毛党): a farmer whose fake accounts join in a burst
   of minutes from a handful of shared devices and IPs, never buy and mostly
   churn within days; some farms also invite each other in a ring, or form a
-  deep thin chain.
+  deep thin chain. In the realistic shape a farm strikes during a wave.
 
-The ground truth (planted KOC ids, farm accounts) goes to a sidecar JSON
-file, never into the events. The same seed gives byte-identical output.
+The ground truth (planted KOC ids, farm accounts, the shape, the waves)
+goes to a sidecar JSON file, never into the events. The same seed and shape
+give byte-identical output.
 
 Example::
 
@@ -31,29 +45,38 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-CAMPAIGNS = (
-    "春季邀请有礼",
-    "618拼团",
-    "暑期课程助力",
-    "会员周年庆",
-    "开学季砍价",
-    "always-on-referral",
+from loaders.generator_events import (
+    CAMPAIGNS,
+    CHANNEL_WEIGHTS,
+    CHANNELS,
+    CHURN,
+    HOUR_WEIGHTS,
+    INVITE,
+    JOIN,
+    LOCAL_OFFSET_S,
+    SPAN_DAYS,
+    START,
+    Events,
+    add_conversions,
+    add_pre_invites,
+    add_second_ties,
+    contacts,
+    events_table,
+    id_strings,
 )
-CAMPAIGN_PRICES = (299.0, 129.0, 1999.0, 499.0, 99.0, 199.0)
-CHANNELS = ("poster", "moments", "group", "wecom_code", "mini_program", "link")
-CHANNEL_WEIGHTS = (0.3, 0.2, 0.2, 0.15, 0.1, 0.05)
-START = np.datetime64("2026-03-01T00:00:00", "s").astype(np.int64)
-SPAN_DAYS = 150
-# Asia/Shanghai has had no daylight saving since 1991: local = UTC + 8 h.
-LOCAL_OFFSET_S = 8 * 3600
+from loaders.generator_waves import realistic_population
+from loaders.nicknames import nicknames
+
 FORMATS = ("csv", "parquet", "jsonl")
+SHAPES = ("realistic", "steady")
+RENAMED_ON_REJOIN = 0.2  # a user who joins again sometimes has a new nickname
 
 
 @dataclass
@@ -62,117 +85,99 @@ class GroundTruth:
     users: int
     planted_kocs: list[str] = field(default_factory=list)
     farms: list[dict] = field(default_factory=list)
+    shape: str | None = None
+    waves: list[dict] = field(default_factory=list)
 
     @property
     def farm_accounts(self) -> list[str]:
         return [a for farm in self.farms for a in [farm["farmer"], *farm["accounts"]]]
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "seed": self.seed,
             "users": self.users,
             "planted_kocs": self.planted_kocs,
             "farm_accounts": self.farm_accounts,
             "farms": self.farms,
         }
+        if self.shape:
+            out["shape"] = self.shape
+        if self.waves:
+            out["waves"] = self.waves
+        return out
 
 
-def _mix(x: np.ndarray, seed: int) -> np.ndarray:
-    """splitmix64: a bijection on uint64, so distinct codes give distinct ids."""
-    with np.errstate(over="ignore"):
-        z = x.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
+# A farm's place: (rng) -> its farmer's code, its start (UTC epoch s), its campaign.
+Place = Callable[[np.random.Generator], tuple[int, int, np.int8]]
 
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+@dataclass
+class _Plan:
+    """What the farms and the output need from a shape's users."""
 
-
-def _id_strings(codes: np.ndarray, seed: int, prefix: bytes = b"wm") -> pa.StringArray:
-    """WeCom-external-userid-like ids ('wm' + 16 hex digits), built in columns."""
-    mixed = _mix(codes, seed)
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    digits = _HEX[((mixed[:, None] >> shifts) & np.uint64(15)).astype(np.intp)]
-    width = len(prefix) + 16
-    chars = np.empty((len(codes), width), dtype=np.uint8)
-    chars[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
-    chars[:, len(prefix) :] = digits
-    offsets = np.arange(0, width * (len(codes) + 1), width, dtype=np.int32)
-    return pa.StringArray.from_buffers(
-        len(codes), pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())
-    )
-
-
-# No device or IP on the event. (Farm devices and IPs are negative codes, so
-# the absence needs a value of its own.)
-_NONE = -(1 << 40)
-
-
-class _Events:
-    """Column lists of events, concatenated once at the end."""
-
-    def __init__(self) -> None:
-        self.parts: list[dict[str, np.ndarray]] = []
-
-    def add(self, **cols: np.ndarray) -> None:
-        n = len(cols["invitee"])
-        full = {
-            "type": cols["type"],
-            "inviter": cols.get("inviter", np.full(n, -1, np.int64)),
-            "invitee": cols["invitee"],
-            "at": cols["at"],
-            "campaign": cols.get("campaign", np.full(n, -1, np.int8)),
-            "channel": cols.get("channel", np.full(n, -1, np.int8)),
-            "staff": cols.get("staff", np.full(n, -1, np.int32)),
-            "amount": cols.get("amount", np.full(n, np.nan)),
-            "device": cols.get("device", np.full(n, _NONE, np.int64)),
-            "ip": cols.get("ip", np.full(n, _NONE, np.int64)),
-        }
-        self.parts.append(
-            {k: np.broadcast_to(v, n) if np.ndim(v) == 0 else v for k, v in full.items()}
-        )
-
-    def concat(self) -> dict[str, np.ndarray]:
-        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
-
-
-_TYPES = np.array(["invite", "join", "convert", "churn"])
-INVITE, JOIN, CONVERT, CHURN = 0, 1, 2, 3
+    n_seed: int
+    koc_idx: np.ndarray
+    next_code: int  # codes in use: users, prospects (and renamed nicknames)
+    place: Place
+    waves: list[dict] = field(default_factory=list)
 
 
 def generate_campaign(
     users: int,
     seed: int = 0,
     *,
+    shape: str = "realistic",
     farm_minutes: float = 10.0,
     farm_devices: int = 3,
     farm_churn: float = 0.7,
 ) -> tuple[pa.Table, GroundTruth]:
-    """Events of a synthetic campaign with about `users` joined users.
+    """Events of a synthetic campaign with about `users` joined users, in
+    the given `shape` ("realistic" or "steady", see the module docstring).
 
     The farm options make the planted farms harder to see (for measuring the
     fraud rules, never for fitting them): the minutes a burst of fake joins is
     spread over, the devices each farm's accounts share, and the share of its
     accounts that churn."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
     if users < 50:
         raise ValueError("--users must be at least 50")
     if farm_minutes <= 0 or farm_devices < 1 or not 0 <= farm_churn <= 1:
         raise ValueError("farm options: minutes > 0, devices >= 1, churn in [0, 1]")
     stride = max(10, farm_devices)  # device and IP codes reserved per farm
     rng = np.random.default_rng(seed)
-    span = SPAN_DAYS * 86400
-    n = users
-    ev = _Events()
+    ev = Events()
+    plan = (_steady_users if shape == "steady" else _realistic_users)(rng, users, ev)
+    farms = _add_farms(rng, ev, plan, users, farm_minutes, farm_devices, farm_churn)
+    next_code = plan.next_code + sum(len(accounts) for _, _, accounts in farms)
+    ids = id_strings(np.arange(next_code), seed)
+    names = nicknames(rng, next_code) if shape == "realistic" else None
+    # The export is taken at the end of the period: later events have not
+    # happened yet.
+    cols = ev.concat(until=START + SPAN_DAYS * 86400)
+    table = events_table(cols, ids, seed, next_code + stride * len(farms) + 10, names)
+    truth = GroundTruth(seed=seed, users=users, shape=shape, waves=plan.waves)
+    truth.planted_kocs = ids.take(pa.array(plan.koc_idx)).to_pylist()
+    for farmer, kind, accounts in farms:
+        truth.farms.append(
+            {
+                "kind": kind,
+                "farmer": ids[farmer].as_py(),
+                "accounts": ids.take(pa.array(accounts)).to_pylist(),
+            }
+        )
+    return table, truth
 
-    # Join times: uniform days, evenings busier (local 09-23 h).
-    hour_w = np.array([1, 1, 1, 1, 1, 1, 2, 3, 5, 6, 6, 6, 7, 6, 6, 6, 6, 7, 8, 10, 12, 12, 9, 4.0])
+
+def _steady_joins(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """The steady shape's users: join times uniform over the days (evenings
+    busier), a constant share fitness (planted KOCs boosted), inviters drawn
+    in proportion to it, and campaigns by time."""
     days = rng.integers(0, SPAN_DAYS, n)
-    hours = rng.choice(24, n, p=hour_w / hour_w.sum())
+    hours = rng.choice(24, n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
     join_at = np.sort(
         START + days * 86400 + hours * 3600 + rng.integers(0, 3600, n) - LOCAL_OFFSET_S
     )
-
     # Share fitness: 60% never share; the rest lognormal; planted KOCs boosted.
     fitness = rng.lognormal(0.0, 1.2, n) * (rng.random(n) < 0.4)
     n_kocs = max(3, n // 2000)
@@ -180,7 +185,6 @@ def generate_campaign(
         rng.choice(np.arange(n // 50, max(n // 50 + n_kocs, n // 8)), n_kocs, replace=False)
     )
     fitness[koc_idx] = np.maximum(fitness[koc_idx], 1.0) * 15.0
-
     # Inviters: each joiner picks an earlier user, chunk by chunk.
     n_seed = max(5, n // 50)
     parent = np.full(n, -1, np.int64)
@@ -196,16 +200,17 @@ def generate_campaign(
         a = b
     lost_state = rng.random(n) < 0.03  # re-added contacts: join with no known inviter
     parent[lost_state] = -1
-
     # Campaign by time, with an always-on referral programme beside them.
     frac = (join_at - join_at.min()) / max(1, np.ptp(join_at))
     campaign = np.minimum((frac * (len(CAMPAIGNS) - 1)).astype(np.int8), len(CAMPAIGNS) - 2)
     campaign[rng.random(n) < 0.2] = len(CAMPAIGNS) - 1
-    channel = rng.choice(len(CHANNELS), n, p=CHANNEL_WEIGHTS).astype(np.int8)
-    staff = rng.integers(0, max(4, n // 2500), n).astype(np.int32)
-    device = np.arange(n, dtype=np.int64)
-    ip = rng.integers(0, max(16, n // 3), n)
+    return join_at, fitness, koc_idx, n_seed, parent, campaign
 
+
+def _steady_users(rng: np.random.Generator, n: int, ev: Events) -> _Plan:
+    """The steady shape's user events (joins, invites, ties, orders, churn)."""
+    join_at, fitness, koc_idx, n_seed, parent, campaign = _steady_joins(rng, n)
+    channel, staff, device, ip = contacts(rng, n)
     ev.add(
         type=JOIN,
         inviter=parent,
@@ -217,22 +222,10 @@ def generate_campaign(
         device=device,
         ip=ip,
     )
-
-    # Some joins are preceded by the inviter's invite, minutes to days before.
-    pre = np.flatnonzero((parent >= 0) & (rng.random(n) < 0.3))
-    ev.add(
-        type=INVITE,
-        inviter=parent[pre],
-        invitee=pre,
-        at=join_at[pre] - rng.integers(60, 3 * 86400, len(pre)),
-        campaign=campaign[pre],
-        channel=channel[pre],
-    )
-
+    add_pre_invites(rng, ev, parent, join_at, campaign, channel)
     # Invites that never lead to a join: prospects outside the user base.
     n_prospects = n // 4
-    sharer_p = fitness / fitness.sum()
-    who = rng.choice(n, n_prospects, p=sharer_p)
+    who = rng.choice(n, n_prospects, p=fitness / fitness.sum())
     ev.add(
         type=INVITE,
         inviter=who,
@@ -241,59 +234,99 @@ def generate_campaign(
         campaign=campaign[who],
         channel=rng.choice(len(CHANNELS), n_prospects, p=CHANNEL_WEIGHTS).astype(np.int8),
     )
-
-    # A second inviter's code, later: an INVITED tie.
-    again = np.flatnonzero((np.arange(n) > n_seed) & (rng.random(n) < 0.03))
-    other = np.minimum((rng.random(len(again)) * again).astype(np.int64), again - 1)
-    other = np.where(other == parent[again], np.maximum(other - 1, 0), other)
-    ev.add(
-        type=JOIN,
-        inviter=other,
-        invitee=again,
-        at=join_at[again] + rng.integers(86400, 20 * 86400, len(again)),
-        campaign=campaign[again],
-        channel=channel[again],
-        device=device[again],
-        ip=ip[again],
-    )
-
-    # Conversions: invitees of planted KOCs buy more often.
+    add_second_ties(rng, ev, n_seed, parent, join_at, campaign, channel, device, ip)
     koc_mask = np.zeros(n, bool)
     koc_mask[koc_idx] = True
     p_buy = np.where((parent >= 0) & koc_mask[np.maximum(parent, 0)], 0.15, 0.04)
-    buyers = np.flatnonzero(rng.random(n) < p_buy)
-    price = np.array(CAMPAIGN_PRICES)[campaign[buyers]]
-    amount = np.round(price * rng.lognormal(0.0, 0.35, len(buyers)), 2)
-    ev.add(
-        type=CONVERT,
-        invitee=buyers,
-        at=join_at[buyers] + rng.exponential(7 * 86400, len(buyers)).astype(np.int64) + 600,
-        campaign=campaign[buyers],
-        amount=amount,
-    )
-
-    # Churn: deleted the contact or left the group.
+    add_conversions(rng, ev, p_buy, join_at, campaign)
     leavers = np.flatnonzero(rng.random(n) < 0.10)
-    ev.add(
-        type=CHURN,
-        invitee=leavers,
-        at=join_at[leavers] + rng.exponential(12 * 86400, len(leavers)).astype(np.int64) + 60,
-        campaign=campaign[leavers],
-    )
+    churn_at = join_at[leavers] + rng.exponential(12 * 86400, len(leavers)).astype(np.int64) + 60
+    ev.add(type=CHURN, invitee=leavers, at=churn_at, campaign=campaign[leavers])
 
-    # Reward farms.
-    truth = GroundTruth(seed=seed, users=n)
-    next_code = n + n_prospects
-    n_farms = max(1, n // 4000)
+    def place(rng: np.random.Generator) -> tuple[int, int, np.int8]:
+        farmer = int(rng.integers(n_seed, n))
+        t0 = int(join_at[farmer]) + int(rng.integers(3600, 10 * 86400))
+        return farmer, t0, np.int8(rng.integers(0, len(CAMPAIGNS) - 1))
+
+    return _Plan(n_seed, koc_idx, n + n_prospects, place)
+
+
+def _realistic_users(rng: np.random.Generator, n: int, ev: Events) -> _Plan:
+    """The realistic shape's user events, from `realistic_population`."""
+    pop = realistic_population(rng, n)
+    join_at, parent, campaign = pop.join_at, pop.parent, pop.campaign
+    codes = np.arange(n)
+    channel, staff, device, ip = contacts(rng, n)
+    ev.add(
+        type=JOIN,
+        inviter=parent,
+        invitee=codes,
+        at=join_at,
+        campaign=campaign,
+        channel=channel,
+        staff=staff,
+        device=device,
+        ip=ip,
+        name=codes,
+    )
+    add_pre_invites(rng, ev, parent, join_at, campaign, channel)
+    k, who, at, wave = pop.prospects
+    channels = rng.choice(len(CHANNELS), len(k), p=CHANNEL_WEIGHTS).astype(np.int8)
+    ev.add(type=INVITE, inviter=who, invitee=n + k, at=at, campaign=wave, channel=channels)
+    add_second_ties(rng, ev, pop.n_seed, parent, join_at, campaign, channel, device, ip)
+    # Churned users who come back join again: a re-added contact (no known
+    # inviter), same phone, maybe a new nickname (codes after the prospects).
+    user, at, wave = pop.rejoins
+    first_rename = n + n // 4
+    renamed = rng.random(len(user)) < RENAMED_ON_REJOIN
+    ev.add(
+        type=JOIN,
+        invitee=user,
+        at=at,
+        campaign=wave,
+        channel=rng.choice(len(CHANNELS), len(user), p=CHANNEL_WEIGHTS).astype(np.int8),
+        staff=staff[user],
+        device=device[user],
+        ip=rng.integers(0, max(16, n // 3), len(user)),
+        name=np.where(renamed, first_rename + np.arange(len(user)), user),
+    )
+    # Influence: 15% for a KOC's invitees as in the steady shape, halving per tier.
+    add_conversions(rng, ev, 0.04 + 0.11 * pop.influence, join_at, campaign)
+    leavers, churn_at = pop.churn
+    ev.add(type=CHURN, invitee=leavers, at=churn_at, campaign=campaign[leavers])
+    waves = pop.waves
+
+    def place(rng: np.random.Generator) -> tuple[int, int, np.int8]:
+        # A farm strikes during a wave, through a user who joined before it.
+        w = int(rng.integers(0, len(waves.start)))
+        local = waves.start[w] + rng.random() * (waves.end[w] - waves.start[w])
+        t0 = int(START + local - LOCAL_OFFSET_S)
+        earlier = max(pop.n_seed + 1, int(np.searchsorted(join_at, t0 - 3600)))
+        return int(rng.integers(pop.n_seed, earlier)), t0, np.int8(w)
+
+    return _Plan(pop.n_seed, pop.koc_idx, first_rename + len(user), place, waves.to_json())
+
+
+def _add_farms(
+    rng: np.random.Generator,
+    ev: Events,
+    plan: _Plan,
+    n: int,
+    farm_minutes: float,
+    farm_devices: int,
+    farm_churn: float,
+) -> list[tuple[int, str, np.ndarray]]:
+    """Reward farms: (farmer, kind, account codes) each, accounts numbered
+    from `plan.next_code`."""
+    stride = max(10, farm_devices)
+    next_code = plan.next_code
     farms: list[tuple[int, str, np.ndarray]] = []
-    for f in range(n_farms):
+    for f in range(max(1, n // 4000)):
         kind = ("burst", "ring", "chain")[f % 3]
         size = int(rng.integers(20, 61)) if kind != "chain" else int(rng.integers(12, 20))
-        farmer = int(rng.integers(n_seed, n))
+        farmer, t0, camp = plan.place(rng)
         accounts = np.arange(next_code, next_code + size)
         next_code += size
-        t0 = int(join_at[farmer]) + int(rng.integers(3600, 10 * 86400))
-        camp = np.int8(rng.integers(0, len(CAMPAIGNS) - 1))
         devices = -(1 + f * stride + rng.integers(0, farm_devices, size))  # shared devices
         ips = -(1 + f * stride + rng.integers(0, 2, size))
         if kind == "chain":
@@ -311,17 +344,12 @@ def generate_campaign(
             channel=np.int8(0),
             device=devices,
             ip=ips,
+            name=accounts,
         )
         if kind == "ring":
+            ring = dict(campaign=camp, channel=np.int8(0), device=devices, ip=ips)
             ev.add(
-                type=INVITE,
-                inviter=accounts,
-                invitee=np.roll(accounts, -1),
-                at=at + 3600,
-                campaign=camp,
-                channel=np.int8(0),
-                device=devices,
-                ip=ips,
+                type=INVITE, inviter=accounts, invitee=np.roll(accounts, -1), at=at + 3600, **ring
             )
         quit_ = accounts[rng.random(size) < farm_churn]
         ev.add(
@@ -331,85 +359,7 @@ def generate_campaign(
             campaign=camp,
         )
         farms.append((farmer, kind, accounts))
-
-    cols = ev.concat()
-    # The export is taken at the end of the period: later events have not
-    # happened yet.
-    seen = cols["at"] <= START + span
-    cols = {k: v[seen] for k, v in cols.items()}
-    order = np.lexsort((cols["invitee"], cols["type"], cols["at"]))
-    cols = {k: v[order] for k, v in cols.items()}
-
-    all_codes = np.arange(next_code)
-    ids = _id_strings(all_codes, seed)
-
-    def take_ids(codes: np.ndarray) -> pa.Array:
-        return pc.take(ids, pa.array(codes, mask=codes < 0))
-
-    local = (cols["at"] + LOCAL_OFFSET_S).astype("datetime64[s]")
-    occurred = pc.strftime(pa.array(local, pa.timestamp("s")), "%Y-%m-%d %H:%M:%S")
-    names = pa.array(CAMPAIGNS)
-    amount = cols["amount"]
-    has_amount = ~np.isnan(amount)
-    amount_text = pc.if_else(
-        pa.array(has_amount),
-        pc.cast(
-            pa.array(np.where(has_amount, amount, 0.0)).cast(pa.decimal128(12, 2)), pa.string()
-        ),
-        pa.scalar(None, pa.string()),
-    )
-    dev = cols["device"]
-    device_ids = pc.take(
-        pc.binary_join_element_wise(
-            "dv", _id_strings(np.arange(next_code + stride * n_farms + 10), seed + 1, b""), ""
-        ),
-        pa.array(np.where(dev >= 0, dev, np.where(dev == _NONE, 0, next_code - dev))),
-    )
-    ipc = cols["ip"]
-    ip_codes = np.where(ipc >= 0, ipc, (1 << 20) - ipc)
-    ip_text = pc.binary_join_element_wise(
-        pc.cast(pa.array(100 + (ip_codes >> 16) % 100), pa.string()),
-        pc.cast(pa.array((ip_codes >> 8) % 256), pa.string()),
-        pc.cast(pa.array(ip_codes % 256), pa.string()),
-        pc.cast(pa.array(7 + (ip_codes >> 24) % 200), pa.string()),
-        ".",
-    )
-    no_device = (cols["type"] >= CONVERT) | (dev == _NONE)
-    device_ids = pc.if_else(pa.array(no_device), pa.scalar(None, pa.string()), device_ids)
-    ip_text = pc.if_else(pa.array(no_device), pa.scalar(None, pa.string()), ip_text)
-    staff_codes = cols["staff"]
-    staff_text = pc.binary_join_element_wise(
-        "staff_", pc.utf8_lpad(pc.cast(pa.array(staff_codes), pa.string()), 4, "0"), ""
-    )
-    staff_text = pc.if_else(pa.array(staff_codes < 0), pa.scalar(None, pa.string()), staff_text)
-
-    table = pa.table(
-        {
-            "type": pa.array(_TYPES[cols["type"]]),
-            "inviter_id": take_ids(cols["inviter"]),
-            "invitee_id": take_ids(cols["invitee"]),
-            "occurred_at": occurred,
-            "campaign": pc.take(names, pa.array(cols["campaign"], mask=cols["campaign"] < 0)),
-            "channel": pc.take(
-                pa.array(CHANNELS), pa.array(cols["channel"], mask=cols["channel"] < 0)
-            ),
-            "staff_id": staff_text,
-            "amount": amount_text,
-            "device_id": device_ids,
-            "ip": ip_text,
-        }
-    )
-
-    truth.planted_kocs = ids.take(pa.array(koc_idx)).to_pylist()
-    for farmer, kind, accounts in farms:
-        truth.farms.append(
-            {
-                "kind": kind,
-                "farmer": ids[farmer].as_py(),
-                "accounts": ids.take(pa.array(accounts)).to_pylist(),
-            }
-        )
-    return table, truth
+    return farms
 
 
 def write_campaign(table: pa.Table, truth: GroundTruth, out: Path, fmt: str) -> Path:

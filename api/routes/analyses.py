@@ -59,6 +59,8 @@ async def start_analysis(
             seed=request.seed,
             fraud=service.settings.fraud,
             engine=request.engine or service.settings.analysis_engine,
+            score=request.score or service.settings.score,
+            horizon_days=request.horizon_days or service.settings.score_horizon_days,
         )
     except ParamError as exc:
         raise ApiError(422, str(exc), field=exc.field, location="body") from None

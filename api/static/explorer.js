@@ -196,11 +196,7 @@ async function showDetails(id) {
   }
   row(dl, "joined", user.joined_at || "-");
   row(dl, "referred by", user.referred_by || "-");
-  const parts = el("section");
-  parts.append(el("h2", "Score explanation"));
-  const list = el("ul");
-  user.score.forEach((p) => list.append(el("li", `${p.signal}: +${p.points.toFixed(1)} (weight ${p.weight})`)));
-  parts.append(list);
+  const parts = scoreExplanation(user);
   const chain = el("section");
   chain.append(el("h2", "Referral chain to the root"));
   chain.append(el("p", [user.id, ...user.chain].join(" ← ") || "-", "chain"));
@@ -214,6 +210,37 @@ async function showDetails(id) {
   if (user.review) flags.append(el("p", `review: ${user.review.status} by ${user.review.reviewer}: ${user.review.note}`));
   panel.replaceChildren(head, dl, parts, chain, flags);
   if (user.flagged) panel.append(reviewForm(user.id));
+}
+
+function signed(points) {
+  // U+2212, the minus sign, so a negative part reads as one.
+  return `${points < 0 ? "\u2212" : "+"}${Math.abs(points).toFixed(1)}`;
+}
+
+function scoreExplanation(user) {
+  // Weighted: each signal's points and weight. Learned: the baseline (the
+  // same for everyone), then each feature's contribution with its sign,
+  // largest first; they add up to the KOC score (docs/koc-score.md).
+  const section = el("section");
+  section.id = "score-explanation";
+  section.append(el("h2", "Score explanation"));
+  const list = el("ul");
+  if (user.score_kind === "learned") {
+    const days = user.score_horizon_days === null ? "" : ` ${fmt(user.score_horizon_days)}`;
+    section.append(el("p", `Learned score: predicts the next${days} days`, "hint"));
+    if (user.score_baseline !== null) {
+      list.append(el("li", `baseline: ${user.score_baseline.toFixed(1)} (the same for everyone)`));
+    }
+    // Parts that round to 0.0 are counted, not listed.
+    const moved = user.score.filter((p) => Math.abs(p.points) >= 0.05);
+    moved.forEach((p) => list.append(el("li", `${p.signal.replace(/_/g, " ")}: ${signed(p.points)}`)));
+    const still = user.score.length - moved.length;
+    if (still) list.append(el("li", `${still} other features: about 0`, "hint"));
+  } else {
+    user.score.forEach((p) => list.append(el("li", `${p.signal}: +${p.points.toFixed(1)} (weight ${p.weight})`)));
+  }
+  section.append(list);
+  return section;
 }
 
 function reviewForm(id) {

@@ -11,7 +11,9 @@ Picks are made from the events before the cutoff only (a fresh analysis with
 - `precision_at_k`: the share of the picks among the top-k referrers of the
   horizon (by new referrals, ties by id).
 
-Strategies (`coverage`, `influence`, `score`) are compared with baselines:
+Strategies (`coverage`, `influence`, and the top KOC scores: `learned` when
+the analysis at the cutoff could learn, and always `weighted`, so the two
+scores are compared on the same picks' rules) are compared with baselines:
 the top k by invites and by PageRank before the cutoff, and k users drawn at
 random among those with an invite (the mean of `RANDOM_DRAWS` draws).
 """
@@ -27,9 +29,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.kocs import STRATEGIES, KocParams, choose_kocs, snapshot_graph
+from graph.analysis.kocs import STRATEGIES, KocParams, choose_kocs, snapshot_graph, with_scores
 from graph.analysis.referral import Subtrees
+from graph.analysis.score import koc_score
 from graph.analysis.snapshot import AnalysisParams, analyze
+from graph.analysis.snapshot_tables import SCORE_SIGNALS
 from graph.analysis.tiegraph import TieGraph
 from graph.store import Store, Window
 
@@ -128,19 +132,27 @@ def backtest(
 
     # The picks' graph is read once for every strategy.
     prepared = snapshot_graph(store, saved) if strategies else None
+    learned = before.score_info.get("kind") == "learned"
+    result.notes += [f"learned score: {note}" for note in before.score_info.get("notes", [])]
     for strategy in strategies:
-        say(f"picking with {strategy}")
-        started = time.perf_counter()
-        kocs = choose_kocs(store, saved, KocParams(k=k, strategy=strategy, seed=seed), prepared)
-        result.notes += [f"{strategy}: {note}" for note in kocs.notes]
-        result.rows.append(
-            measure(
-                strategy,
-                "strategy",
-                [r.user_id for r in kocs.rows],
-                time.perf_counter() - started,
+        named = [(strategy, prepared)]
+        if strategy == "score":
+            weighted, _ = koc_score(
+                {s: users_column(before.users, s) for s in SCORE_SIGNALS}, params.weights
             )
-        )
+            named = [("learned", prepared)] if learned else []
+            named.append(("weighted", with_scores(prepared, saved, weighted)))
+        for name, picked_from in named:
+            say(f"picking with {name}")
+            started = time.perf_counter()
+            choice = KocParams(k=k, strategy=strategy, seed=seed)
+            kocs = choose_kocs(store, picked_from.snapshot, choice, picked_from)
+            result.notes += [f"{name}: {note}" for note in kocs.notes]
+            result.rows.append(
+                measure(
+                    name, "strategy", [r.user_id for r in kocs.rows], time.perf_counter() - started
+                )
+            )
 
     say("baselines")
     users = before.users
@@ -169,3 +181,7 @@ def backtest(
     else:
         result.notes.append(f"fewer than k={k} users with an invite: no random baseline")
     return result
+
+
+def users_column(users: pa.Table, name: str) -> np.ndarray:
+    return users[name].to_numpy(zero_copy_only=False).astype(np.float64)

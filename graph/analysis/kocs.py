@@ -14,7 +14,7 @@ list. Every strategy reports the coverage its picks reach, so they compare.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
+from graph.analysis.score import top_reasons
 from graph.analysis.searchlight import (
     DEFAULT_HOP_WEIGHTS,
     Pick,
@@ -154,6 +155,19 @@ def snapshot_graph(store: Store, snapshot: SavedSnapshot | None) -> SnapshotGrap
     return SnapshotGraph(snapshot, graph, metrics, indptr, indices, notes)
 
 
+def with_scores(
+    prepared: SnapshotGraph, snapshot: SavedSnapshot, score: np.ndarray
+) -> SnapshotGraph:
+    """`prepared` with another KOC score per user of `snapshot` (in its users'
+    order), e.g. the weighted score beside a learned one in the backtest."""
+    users = snapshot.users
+    at = users.column_names.index("koc_score")
+    changed = replace(snapshot, users=users.set_column(at, "koc_score", pa.array(score)))
+    return replace(
+        prepared, snapshot=changed, metrics=_snapshot_columns(changed, prepared.graph.ids)
+    )
+
+
 def choose_kocs(
     store: Store,
     snapshot: SavedSnapshot | None,
@@ -195,7 +209,7 @@ def choose_kocs(
         else:
             chosen = _top_scores(metrics["koc_score"], eligible, community, params)
             gains = []
-            extra = [""] * len(chosen)
+            extra = _score_reasons(prepared.snapshot.users, metrics["snapshot_row"], chosen)
         picks = coverage_of(indptr, indices, chosen, params.hop_weights, community)
         if params.strategy == "score":
             gains = [p.gain for p in picks]
@@ -213,6 +227,16 @@ def choose_kocs(
         spread=spread,
         notes=notes,
     )
+
+
+def _score_reasons(users: pa.Table, rows: np.ndarray, chosen: list[int]) -> list[str]:
+    """Each pick's two largest score contributions in words (`reason_in_words`),
+    from its row of the snapshot's users ("" for a user the snapshot has not
+    seen). Only the picks' rows are read: lining every `score_*` column up
+    with the graph would hold twenty-odd floats per user."""
+    at = rows[np.asarray(chosen, np.int64)]
+    words = top_reasons(users.take(pa.array(np.maximum(at, 0)))) if len(users) else []
+    return [w if a >= 0 else "" for w, a in zip(words or [""] * len(at), at, strict=True)]
 
 
 def _top_scores(
@@ -271,7 +295,8 @@ def _rows(
         elif params.strategy == "influence":
             reason = f"{more}; {facts}"
         else:
-            reason = f"KOC score {metrics['koc_score'][u]:.1f}; {facts}; {lit_words}"
+            why = f" ({more})" if more else ""
+            reason = f"KOC score {metrics['koc_score'][u]:.1f}{why}; {facts}; {lit_words}"
         rows.append(
             KocRow(
                 rank=rank,
@@ -327,4 +352,5 @@ def _snapshot_columns(snapshot: SavedSnapshot, ids: pa.Array) -> dict[str, np.nd
     out["community"] = out["community"].astype(np.int64)
     out["community"][unseen] = start + np.arange(len(unseen))
     out["flagged"] = out["flagged"].astype(bool)
+    out["snapshot_row"] = where  # the user's row of the snapshot's users, -1 if none
     return out

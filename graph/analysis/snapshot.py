@@ -8,11 +8,10 @@ tables (only its id and computed_at differ).
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,12 +19,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.bridging import EXACT_LIMIT, SAMPLES, bridging_counts
+from graph.analysis.bridging import bridging_counts
 from graph.analysis.fraud import FraudRules, Screening, screen_fraud
-from graph.analysis.kernels import ENGINES, GraphKernels, searchlight_kernels
+from graph.analysis.kernels import GraphKernels, searchlight_kernels
+from graph.analysis.learned import NotLearnable, learn_and_score, learning_cutoff
+from graph.analysis.params import AnalysisParams, ParamError  # noqa: F401 (re-exported)
 from graph.analysis.recency import last_referral_at, recent_invites
 from graph.analysis.referral import referral_metrics
-from graph.analysis.score import DEFAULT_WEIGHTS, koc_score
+from graph.analysis.score import koc_score
 from graph.analysis.snapshot_tables import (
     SCORE_SIGNALS,
     communities_table,
@@ -39,78 +40,8 @@ from graph.store import GraphTables, SavedSnapshot, Store, StoreError, Window
 if TYPE_CHECKING:
     from graph.neo4j_gds import GdsSession
 
-# Signals the KOC score can weigh (columns of the users table).
-
 # progress(stage) is called as each stage starts.
 Progress = Callable[[str], None]
-
-
-class ParamError(ValueError):
-    """An analysis parameter with a value we cannot use; `field` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class AnalysisParams:
-    since: datetime | None = None
-    until: datetime | None = None
-    campaigns: tuple[str, ...] = ()
-    half_life_days: float = 30.0
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    seed: int = 0
-    betweenness_exact_limit: int = EXACT_LIMIT
-    betweenness_samples: int = SAMPLES
-    fraud: FraudRules = field(default_factory=FraudRules)
-    engine: str = "searchlight"  # or "gds": the graph kernels inside Neo4j
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ParamError(
-                "engine", f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}"
-            )
-        if self.half_life_days <= 0:
-            raise ParamError("half_life_days", "half_life_days must be positive")
-        unknown = set(self.weights) - set(SCORE_SIGNALS)
-        if unknown:
-            raise ParamError(
-                "weights",
-                f"score weights for unknown signals: {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(SCORE_SIGNALS)}",
-            )
-        bad = {k: w for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0)}
-        if bad:
-            raise ParamError(
-                "weights",
-                "score weights must be finite and 0 or more: "
-                + ", ".join(f"{k}={w}" for k, w in sorted(bad.items())),
-            )
-        if not 0 < sum(self.weights.values()) < math.inf:
-            raise ParamError("weights", "score weights must have a positive, finite sum")
-        if self.since and self.until and self.since >= self.until:
-            raise ParamError("since", "since must be before until")
-
-    @property
-    def window(self) -> Window:
-        return Window(self.since, self.until, tuple(self.campaigns))
-
-    def to_json(self) -> dict:
-        out = asdict(self)
-        for key in ("since", "until"):
-            out[key] = out[key].isoformat() if out[key] else None
-        out["campaigns"] = list(self.campaigns)
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict) -> AnalysisParams:
-        data = dict(data)
-        for key in ("since", "until"):
-            data[key] = datetime.fromisoformat(data[key]) if data.get(key) else None
-        data["campaigns"] = tuple(data.get("campaigns") or ())
-        data["fraud"] = FraudRules(**data["fraud"]) if data.get("fraud") else FraudRules()
-        return cls(**data)
 
 
 @dataclass
@@ -127,6 +58,7 @@ class Snapshot:
     referred_edges: int
     invited_ties: int
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    score_info: dict = field(default_factory=dict)
 
     def to_saved(self) -> SavedSnapshot:
         return SavedSnapshot(
@@ -155,6 +87,7 @@ class Snapshot:
             "components": self.components,
             "engine": self.params.engine,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+            "score": self.score_info,
         }
 
 
@@ -190,10 +123,17 @@ class AnalysisInputs:
 
     tables: GraphTables
     reviews: pa.Table
+    history: GraphTables | None = None  # the window up to the learned score's cutoff
 
 
 def read_inputs(store: Store, params: AnalysisParams) -> AnalysisInputs:
-    return AnalysisInputs(store.read_graph(params.window), store.reviews())
+    tables = store.read_graph(params.window)
+    history = None
+    if params.score == "learned":
+        cutoff, _ = learning_cutoff(tables, params.since, params.until, params.horizon_days)
+        if cutoff is not None:
+            history = store.read_graph(Window(params.since, cutoff, params.campaigns))
+    return AnalysisInputs(tables, store.reviews(), history)
 
 
 def analyze(
@@ -276,9 +216,15 @@ def analyze_inputs(
 
     timer.start("score")
     score, parts = koc_score({s: metrics[s] for s in SCORE_SIGNALS}, params.weights)
+    score_info: dict = {"kind": "weighted", "requested": params.score, "notes": []}
+    if params.score == "learned":
+        timer.start("learned")
+        learned, score_info = _learned(inputs, graph, metrics, fraudulent, params, reference)
+        if learned is not None:
+            score, parts = learned.score, learned.parts
     metrics["koc_score"] = score
-    for signal in SCORE_SIGNALS:
-        metrics[f"score_{signal}"] = parts.get(signal, np.zeros(n))
+    for name, part in parts.items():
+        metrics[f"score_{name}"] = part
 
     timer.start("tables")
     users = users_table(graph, metrics)
@@ -300,7 +246,39 @@ def analyze_inputs(
         referred_edges=int(len(child)),
         invited_ties=int(len(graph.tie_src)),
         stage_seconds=timer.seconds,
+        score_info=score_info,
     )
+
+
+def _learned(
+    inputs: AnalysisInputs,
+    graph: TieGraph,
+    metrics: dict[str, np.ndarray],
+    fraudulent: np.ndarray,
+    params: AnalysisParams,
+    reference_us: int,
+):
+    """The learned score, or None and the note saying why the weighted one stays."""
+    info: dict = {"kind": "weighted", "requested": "learned", "notes": []}
+    cutoff, why = learning_cutoff(inputs.tables, params.since, params.until, params.horizon_days)
+    if cutoff is None or inputs.history is None:
+        info["notes"].append(why or "the history before the cutoff was not read")
+        return None, info
+    try:
+        learned = learn_and_score(
+            inputs.history,
+            graph,
+            metrics,
+            ~graph.churned & ~fraudulent,
+            cutoff,
+            reference_us,
+            half_life_days=params.half_life_days,
+            seed=params.seed,
+        )
+    except NotLearnable as exc:
+        info["notes"].append(f"{exc}: the weighted score is used")
+        return None, info
+    return learned, {**learned.info, "requested": "learned", "notes": []}
 
 
 def _screen(graph: TieGraph, tables, rules: FraudRules) -> Screening:

@@ -10,10 +10,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graph.analysis.fraud import Screening
+from graph.analysis.learned_features import LEARNED_FEATURES
 from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.tiegraph import TieGraph
 
+SCORE_KINDS = ("learned", "weighted")
 SCORE_SIGNALS = tuple(DEFAULT_WEIGHTS)
+# Every snapshot has a `score_<part>` column for each: the parts of its score
+# (the weighted score's signals, or the learned score's baseline and
+# features), the others 0. One schema, whichever score a snapshot holds.
+SCORE_PARTS = (
+    "baseline",
+    *SCORE_SIGNALS,
+    *(f for f in LEARNED_FEATURES if f not in SCORE_SIGNALS),
+)
 TOP_USERS_PER_COMMUNITY = 5
 
 USER_COLUMNS = (
@@ -53,8 +63,9 @@ def users_table(graph: TieGraph, metrics: dict[str, np.ndarray]) -> pa.Table:
             columns[name] = pa.array(values, mask=values < 0).cast(pa.timestamp("us", tz="UTC"))
         else:
             columns[name] = pa.array(values)
-    for signal in SCORE_SIGNALS:
-        columns[f"score_{signal}"] = pa.array(metrics[f"score_{signal}"])
+    zeros = np.zeros(graph.n)
+    for part in SCORE_PARTS:
+        columns[f"score_{part}"] = pa.array(metrics.get(f"score_{part}", zeros), pa.float64())
     return pa.table(columns)
 
 

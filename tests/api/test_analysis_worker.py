@@ -52,7 +52,9 @@ def test_the_worker_leaves_the_server_free_and_computes_the_same(inputs):
     stages: list[str] = []
     stall, snapshot = _longest_stall(lambda: analyze_in_worker(inputs, SLOW, stages.append))
     assert stall < 0.5, f"the server waited {stall:.2f} s for Python's lock"
-    assert {"fraud", "pagerank", "betweenness", "score"} <= set(stages)
+    assert {"fraud", "pagerank", "betweenness", "score", "learned"} <= set(stages)
+    # The history up to the learned score's cutoff travelled with the tables.
+    assert inputs.history is not None and snapshot.score_info["kind"] == "learned"
     here = analyze_inputs(inputs, SLOW)
     assert snapshot.users.drop_columns(["flag_rules"]).equals(
         here.users.drop_columns(["flag_rules"])

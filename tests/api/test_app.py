@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pyarrow.compute as pc
-import pytest
 
 from api.service import Service
 from graph.analysis.kocs import KocParams, choose_kocs
@@ -233,6 +232,11 @@ def test_analysis_input_errors(client):
     assert backwards.status_code == 422 and error_fields(backwards) == {"since"}
     negative = client.post("/v1/analyses", json={"half_life_days": -1}, headers=ADMIN)
     assert negative.status_code == 422 and error_fields(negative) == {"half_life_days"}
+    score = client.post("/v1/analyses", json={"score": "fancy"}, headers=ADMIN)
+    assert score.status_code == 422 and error_fields(score) == {"score"}
+    assert "learned" in score.text and "weighted" in score.text
+    horizon = client.post("/v1/analyses", json={"horizon_days": 0.5}, headers=ADMIN)
+    assert horizon.status_code == 422 and error_fields(horizon) == {"horizon_days"}
     unknown = client.get("/v1/analyses/nope", headers=VIEWER)
     assert unknown.status_code == 404 and error_fields(unknown) == {"job_id"}
 
@@ -344,83 +348,7 @@ def test_influence_kocs_carry_their_spread(client):
     assert spread["monte_carlo_mean"] >= 3  # the three picks count themselves
 
 
-# -- users, networks, communities -------------------------------------------
-
-
-def test_user_detail_explains_the_score_and_walks_the_chain(client):
-    svc = service(client)
-    snapshot = svc.store.latest_snapshot()
-    referred = svc.store.read_graph(Window()).referred.to_pylist()
-    parent = {r["invitee_id"]: r["referrer_id"] for r in referred}
-    someone = max(parent, key=lambda u: (len(_chain(parent, u)), u))
-    body = client.get(f"/v1/users/{someone}", headers=VIEWER).json()
-    assert body["chain"] == _chain(parent, someone) and body["referred_by"] == parent[someone]
-    assert len(body["chain"]) >= 3 and body["in_snapshot"]
-    row = _row(snapshot, someone)
-    assert body["koc_score"] == pytest.approx(row["koc_score"])
-    assert sum(p["points"] for p in body["score"]) == pytest.approx(row["koc_score"], abs=0.01)
-    assert body["metrics"]["invites"] == row["invites"] and body["community"] == row["community"]
-
-
-def _chain(parent: dict[str, str], user: str) -> list[str]:
-    chain = []
-    while user in parent and parent[user] not in chain:
-        user = parent[user]
-        chain.append(user)
-    return chain
-
-
-def _row(snapshot, user_id: str) -> dict:
-    users = snapshot.users
-    return users.filter(pc.equal(users["id"], user_id)).to_pylist()[0]
-
-
-def test_flagged_user_detail_has_evidence_and_unknown_users_404(client):
-    snapshot = service(client).store.latest_snapshot()
-    flagged = snapshot.flags["user_id"][0].as_py()
-    body = client.get(f"/v1/users/{flagged}", headers=VIEWER).json()
-    assert body["flagged"] and body["risk"] > 0 and body["flags"]
-    assert all(f["reason"] and isinstance(f["evidence"], dict) for f in body["flags"])
-    missing = client.get("/v1/users/nobody-here", headers=VIEWER)
-    assert missing.status_code == 404 and error_fields(missing) == {"user_id"}
-    assert "nobody-here" in missing.json()["detail"]
-
-
-def test_network_is_bounded_and_matches_the_store(client):
-    store = service(client).store
-    hub = store.top_referrers(Window(), "invites", 1).to_pylist()[0]["id"]
-    body = client.get(f"/v1/users/{hub}/network?hops=2&limit=15", headers=VIEWER).json()
-    ego = store.ego_network(hub, hops=2, limit=15)
-    assert [n["id"] for n in body["nodes"]] == ego.users["id"].to_pylist()
-    assert len(body["nodes"]) == 15 and body["truncated"]
-    assert body["nodes"][0] == {**body["nodes"][0], "id": hub, "hop": 0}
-    ids = {n["id"] for n in body["nodes"]}
-    assert all(t["source"] in ids and t["target"] in ids for t in body["ties"])
-    assert {t["kind"] for t in body["ties"]} <= {"REFERRED", "INVITED"}
-    assert client.get("/v1/users/nobody/network", headers=VIEWER).status_code == 404
-    too_far = client.get(f"/v1/users/{hub}/network?hops=9", headers=VIEWER)
-    assert too_far.status_code == 422 and error_fields(too_far) == {"hops"}
-
-
-def test_communities_and_one_community(client):
-    snapshot = service(client).store.latest_snapshot()
-    page = client.get("/v1/communities?limit=5", headers=VIEWER).json()
-    assert page["total"] == snapshot.communities.num_rows
-    sizes = [c["size"] for c in page["items"]]
-    assert sizes == sorted(sizes, reverse=True) and sizes[0] == max(
-        snapshot.communities["size"].to_pylist()
-    )
-    biggest = page["items"][0]["community"]
-    detail = client.get(f"/v1/communities/{biggest}?limit=10", headers=VIEWER).json()
-    assert detail["members_total"] == sizes[0] and len(detail["members"]) == 10
-    scores = [m["koc_score"] for m in detail["members"]]
-    assert scores == sorted(scores, reverse=True)
-    assert detail["top_users"][0] == detail["members"][0]["id"]
-    missing = client.get("/v1/communities/999999", headers=VIEWER)
-    assert missing.status_code == 404 and error_fields(missing) == {"community_id"}
-
-
-# -- flags and reviews --------------------------------------------------------
+# -- flags and reviews (users, networks, communities: test_user_pages.py) ---
 
 
 def test_flag_queue_and_reviews(client):

@@ -21,6 +21,7 @@ from tests.conftest import write_csv
 
 CHROMIUM = os.environ.get("KOC_TEST_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = "<img src=x onerror=alert(1)>"
+MINUS = "\u2212"  # how the explorer signs a part that lowers the score
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
@@ -110,6 +111,23 @@ def test_search_focuses_a_user(page, server):
     )
     assert page.evaluate("window.explorer.network.getSelectedNodes()") == [server["referrer"]]
     assert "Referral chain" in page.inner_text("#details")
+    # The learned score explained: its horizon, the baseline, each part with its sign.
+    user = httpx.get(f"{server['base']}/v1/users/{server['referrer']}", timeout=60).json()
+    assert user["score_kind"] == "learned"
+    shown = [p for p in user["score"] if abs(p["points"]) >= 0.05]
+    assert shown[0]["points"] > 0 and shown[-1]["points"] < 0  # raised and lowered
+    signed = [
+        f"{p['signal'].replace('_', ' ')}: {'+' if p['points'] > 0 else MINUS}{abs(p['points']):.1f}"
+        for p in shown
+    ]
+    still = len(user["score"]) - len(shown)
+    text = [line for line in page.inner_text("#score-explanation").splitlines() if line]
+    assert text[1:] == [
+        "Learned score: predicts the next 30 days",
+        f"baseline: {user['score_baseline']:.1f} (the same for everyone)",
+        *signed,
+        *([f"{still} other features: about 0"] if still else []),
+    ]
 
 
 def test_clicking_a_node_expands_it(page, server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -77,6 +78,10 @@ def test_csv_export_in_chinese_with_neutralised_formulas(exporting):
         assert row["奖励等级"] == reward_tier(float(row["KOC分数"]), {"金牌": 60, "银牌": 20}) or (
             pd.isna(row["奖励等级"]) and float(row["KOC分数"]) < 20
         )
+    # 12 days of history: the learned score falls back to the weighted one
+    latest = exporting.get("/v1/analyses/latest", headers=ADMIN).json()
+    assert latest["score"]["kind"] == "weighted" and latest["score"]["notes"]
+    assert_reasons_name_the_score_parts(exporting, zip(ids, table["入选理由"], strict=True))
     link = response.headers["link"]
     manifest_url = link[link.index("<") + 1 : link.index(">")]
     manifest = exporting.get(manifest_url, headers=ADMIN).json()
@@ -117,6 +122,28 @@ def test_xlsx_export_has_a_manifest_sheet_and_approved_users(exporting):
     assert json.loads(manifest["excluded"]) == []
     frame = pd.read_excel(io.BytesIO(response.content), sheet_name="KOCs", engine="calamine")
     assert frame["user id"].tolist() == [r[1] for r in rows[1:]]
+    assert_reasons_name_the_score_parts(exporting, [(r[1], r[10]) for r in rows[1:]])
+
+
+def test_a_learned_score_export_names_its_largest_contributions(client):
+    assert client.get("/v1/analyses/latest", headers=ADMIN).json()["score"]["kind"] == "learned"
+    response = client.get(
+        "/v1/exports/kocs", params={"format": "xlsx", "k": 8, "strategy": "score"}, headers=ADMIN
+    )
+    rows = list(load_workbook(io.BytesIO(response.content))["KOCs"].values)
+    assert rows[0][10] == "why" and len(rows) == 9
+    assert_reasons_name_the_score_parts(client, [(r[1], r[10]) for r in rows[1:]])
+
+
+def assert_reasons_name_the_score_parts(client, rows) -> None:
+    """Each exported reason opens with the KOC score and the user's two
+    largest contributions, as the user page words them (its top reason)."""
+    for shown_id, reason in rows:
+        user_id = shown_id[1:] if shown_id[1:] in HOSTILE else shown_id
+        user = client.get(f"/v1/users/{quote(user_id, safe='')}", headers=ADMIN).json()
+        words = user["top_reason"]
+        assert words and words.count(" +") == 2 and "baseline" not in words
+        assert reason.startswith(f"KOC score {user['koc_score']:.1f} ({words}); "), reason
 
 
 def test_export_parameters_are_checked(exporting):

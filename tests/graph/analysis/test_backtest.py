@@ -52,7 +52,10 @@ def test_shares_and_precision_by_hand(timeline):
     # The horizon's top 2 referrers are D (3) and a1 (2): neither was picked.
     assert rows["top_invites"].precision_at_k == 0
     assert result.future_top_k == 2
-    assert set(rows) == {"score", "top_invites", "top_pagerank", "random"}
+    # 8.5 days of history cannot teach the learned score: the weighted one
+    # is picked from, and the notes say why.
+    assert set(rows) == {"weighted", "top_invites", "top_pagerank", "random"}
+    assert any(n.startswith("learned score: only 8 days of referrals") for n in result.notes)
     # The random baseline: the mean over RANDOM_DRAWS seeded draws of 2 of
     # the 4 users with an invite before the cutoff (in id order A, B, C, a1).
     # By hand: A's tree holds a1, who made 2 of the new referrals; B made 1;
@@ -92,6 +95,6 @@ def test_strategies_beat_random_on_a_generated_campaign(tmp_path, store, ingest)
     result = backtest(store, cutoff, k=20, horizon_days=30, params=sampled)
     rows = {r.name: r for r in result.rows}
     assert result.new_referrals > 100
-    for name in ("coverage", "influence", "score", "top_invites"):
+    for name in ("coverage", "influence", "learned", "weighted", "top_invites"):
         assert rows[name].tree_share > 2 * rows["random"].tree_share
         assert rows[name].picks == 20

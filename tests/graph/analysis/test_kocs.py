@@ -4,12 +4,14 @@ reviews, and the three strategies."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from graph.analysis.communities import communities
 from graph.analysis.kocs import KocParams, SnapshotMissingError, choose_kocs
+from graph.analysis.score import reason_in_words
 from graph.analysis.searchlight import quotas
 from graph.analysis.snapshot import AnalysisParams, analyze
 from graph.analysis.tiegraph import TieGraph, undirected_graph
@@ -80,6 +82,25 @@ def test_every_pick_is_eligible_and_explained(analysed, strategy):
     if strategy == "influence":
         low, high = chosen.spread["monte_carlo_95"]
         assert low <= chosen.spread["estimate"] * 1.05 and high >= chosen.spread["estimate"] * 0.95
+
+
+def test_score_picks_give_their_two_largest_contributions(analysed_once):
+    store, snapshot, _ = analysed_once
+    weighted = analyze(store, replace(SAMPLED, score="weighted"))
+    assert snapshot.score_info["kind"] == "learned"
+    for analysis in (snapshot, weighted):
+        saved = analysis.to_saved()
+        users = users_of(analysis)
+        chosen = choose_kocs(store, saved, KocParams(k=10, strategy="score"))
+        for row in chosen.rows:
+            words = reason_in_words(users[row.user_id])
+            assert words.count(" +") == 2 and "baseline" not in words
+            # The reason prints the unrounded score (row.koc_score is rounded to 3 decimals).
+            score = users[row.user_id]["koc_score"]
+            assert row.reason.startswith(f"KOC score {score:.1f} ({words}); ")
+        # the other strategies' reasons are about coverage, not the score
+        coverage = choose_kocs(store, saved, KocParams(k=3, strategy="coverage"))
+        assert not any(r.reason.startswith("KOC score") for r in coverage.rows)
 
 
 def test_coverage_beats_score_on_coverage(analysed):

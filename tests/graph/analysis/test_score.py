@@ -3,10 +3,40 @@ heavy-tailed population: separated, never all at the ceiling."""
 
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
-from graph.analysis.score import DEFAULT_WEIGHTS, koc_score, magnitude, percentile
+import graph.analysis.score
+from graph.analysis.score import (
+    DEFAULT_WEIGHTS,
+    koc_score,
+    magnitude,
+    percentile,
+    reason_in_words,
+    top_reasons,
+)
+
+
+def test_the_doctests_hold():
+    assert doctest.testmod(graph.analysis.score).failed == 0
+
+
+def test_the_top_reason_never_names_the_baseline_or_a_part_that_lowers_the_score():
+    # A learned score whose baseline outweighs every part, and negative parts.
+    users = pa.table(
+        {
+            "id": ["a", "b"],
+            "score_baseline": [30.0, 30.0],
+            "score_pagerank": [20.1, -4.0],
+            "score_reach": [13.7, 0.0],
+            "score_days_since_referred": [-25.0, 2.25],
+        }
+    )
+    assert top_reasons(users) == ["pagerank +20.1, reach +13.7", "days_since_referred +2.2"]
+    assert reason_in_words({"score_baseline": 9.0, "score_reach": None}) == ""
 
 
 def test_percentile_and_magnitude_by_hand():
