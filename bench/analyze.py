@@ -30,9 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from ingest import add_shape_option  # bench/ingest.py
+
 SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 KOC = Path(sys.executable).with_name("koc")
-SHAPES = ("realistic", "steady")  # koc generate --shape
 
 
 def prepare(workdir: Path, size: str, shape: str = "steady") -> Path:
@@ -135,9 +136,7 @@ def main() -> None:
     parser.add_argument("--users", default="1m", help=f"comma-separated: {', '.join(SIZES)}")
     parser.add_argument("--no-reference", dest="reference", action="store_false")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
-    parser.add_argument(
-        "--shape", choices=SHAPES, default="steady", help="generator shape (default steady)"
-    )
+    add_shape_option(parser)
     parser.add_argument(
         "--score",
         default="learned",

@@ -32,7 +32,7 @@ from graph.analysis.backtest import backtest
 from graph.analysis.snapshot import AnalysisParams
 from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
-from loaders.generator import generate_campaign, write_campaign
+from loaders.generator import SHAPES, generate_campaign, write_campaign
 from loaders.quarantine import Quarantine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -140,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="50k,1m", help=f"comma-separated: {', '.join(SIZES)}")
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--shape", default="realistic", choices=("realistic", "steady"))
+    parser.add_argument("--shape", default="realistic", choices=SHAPES)
     parser.add_argument("--real", action="store_true", help="CollegeMsg only")
     parser.add_argument("--data", type=Path, default=qn.SHARED_DATA)
     args = parser.parse_args()

@@ -31,7 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-SHAPES = ("realistic", "steady")  # koc generate --shape
+from loaders.generator import SHAPES
+
 # Events per joined user in the generator's (steady) mix.
 EVENTS_PER_USER = 1.689
 SIZES = {"1m": 1_000_000, "10m": 10_000_000}
@@ -45,6 +46,14 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a count such as 50k, 1m or 2500")
     number, unit = match.groups()
     return int(float(number) * {"": 1, "k": 1_000, "m": 1_000_000}[unit])
+
+
+def add_shape_option(parser: argparse.ArgumentParser, default: str = "steady") -> None:
+    """`--shape`, the generator's shape (`koc generate --shape`); the speed
+    benchmarks default to steady, the shape their recorded figures used."""
+    parser.add_argument(
+        "--shape", choices=SHAPES, default=default, help=f"generator shape (default {default})"
+    )
 
 
 def generate(workdir: Path, size: str, fmt: str, shape: str = "steady") -> Path:
@@ -109,9 +118,7 @@ def main() -> None:
     parser.add_argument("--formats", default="csv,parquet")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--markdown", action="store_true", help="print table rows")
-    parser.add_argument(
-        "--shape", choices=SHAPES, default="steady", help="generator shape (default steady)"
-    )
+    add_shape_option(parser)
     parser.add_argument(
         "--no-rerun",
         dest="rerun",

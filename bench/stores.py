@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from ingest import EVENTS_PER_USER, KOC, SHAPES, generate, parse_size  # bench/ingest.py
+from ingest import EVENTS_PER_USER, KOC, add_shape_option, generate, parse_size  # bench/ingest.py
 from neo4j_server import Neo4j, require_tools, sampled_rss
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,9 +249,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="EXPLAIN every Cypher statement")
     parser.add_argument("--workdir", type=Path, default=Path("bench/out"))
     parser.add_argument("--markdown", action="store_true", help="print table rows")
-    parser.add_argument(
-        "--shape", choices=SHAPES, default="steady", help="generator shape (default steady)"
-    )
+    add_shape_option(parser)
     args = parser.parse_args()
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     for size in sizes:

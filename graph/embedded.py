@@ -244,41 +244,10 @@ class EmbeddedStore:
         )
 
     def user(self, user_id: str) -> UserRecord:
-        rows = self._con.execute(
-            """SELECT id, first_seen::VARCHAR, joined_at::VARCHAR, referred_by,
-                   converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR
-               FROM users WHERE id = ?""",
-            [user_id],
-        ).fetchall()
-        if not rows:
-            raise UserNotFoundError(f"no user {user_id!r} in the store")
-        uid, first, joined, referred_by, converted, amount, churned = rows[0]
-        return UserRecord(
-            uid,
-            instant(first),
-            instant(joined),
-            referred_by,
-            instant(converted),
-            float(amount),
-            instant(churned),
-        )
+        return embedded_reads.user_record(self._con, user_id)
 
     def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
-        # One lookup per hop: chains are a few dozen hops at most, and the
-        # seen-set stops a referral loop (a ring's REFERRED edges can close).
-        chain: list[str] = []
-        seen = {user_id}
-        current = user_id
-        while len(chain) < limit:
-            rows = self._con.execute(
-                "SELECT referrer_id FROM referred WHERE invitee_id = ?", [current]
-            ).fetchall()
-            if not rows or rows[0][0] in seen:
-                break
-            current = rows[0][0]
-            seen.add(current)
-            chain.append(current)
-        return chain
+        return embedded_reads.referral_chain(self._con, user_id, limit)
 
     def _fraudulent_sql(self) -> str:
         """Users judged fraudulent: flagged in the latest snapshot, not approved."""

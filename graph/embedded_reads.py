@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from graph.derive import CHURNED_AT_SQL
 from graph.duckdb_tables import instant
-from graph.store import GraphTables, LiveFacts, Window
+from graph.store import GraphTables, LiveFacts, UserNotFoundError, UserRecord, Window
 
 
 def read_graph(con: duckdb.DuckDBPyConnection, window: Window, watermark: int) -> GraphTables:
@@ -154,3 +154,42 @@ def window_filter(window: Window, time_column: str = "occurred_at") -> tuple[str
         params["campaigns"] = list(window.campaigns)
         where += " AND list_contains($campaigns::VARCHAR[], e.campaign)"
     return where, params
+
+
+def user_record(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRecord:
+    rows = con.execute(
+        """SELECT id, first_seen::VARCHAR, joined_at::VARCHAR, referred_by,
+               converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR
+           FROM users WHERE id = ?""",
+        [user_id],
+    ).fetchall()
+    if not rows:
+        raise UserNotFoundError(f"no user {user_id!r} in the store")
+    uid, first, joined, referred_by, converted, amount, churned = rows[0]
+    return UserRecord(
+        uid,
+        instant(first),
+        instant(joined),
+        referred_by,
+        instant(converted),
+        float(amount),
+        instant(churned),
+    )
+
+
+def referral_chain(con: duckdb.DuckDBPyConnection, user_id: str, limit: int = 100) -> list[str]:
+    # One lookup per hop: chains are a few dozen hops at most, and the
+    # seen-set stops a referral loop (a ring's REFERRED edges can close).
+    chain: list[str] = []
+    seen = {user_id}
+    current = user_id
+    while len(chain) < limit:
+        rows = con.execute(
+            "SELECT referrer_id FROM referred WHERE invitee_id = ?", [current]
+        ).fetchall()
+        if not rows or rows[0][0] in seen:
+            break
+        current = rows[0][0]
+        seen.add(current)
+        chain.append(current)
+    return chain

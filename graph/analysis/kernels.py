@@ -59,6 +59,17 @@ def component_count(n: int, low: np.ndarray, high: np.ndarray) -> int:
     return int(connected_components(adjacency, directed=False)[0])
 
 
+def referral_pagerank(graph: TieGraph) -> np.ndarray:
+    """PageRank over every tie with credit flowing from invitee to inviter
+    (the edges reversed), as the analysis computes it."""
+    child = np.flatnonzero(graph.parent >= 0)
+    return pagerank(
+        graph.n,
+        np.concatenate([child, graph.tie_dst]),
+        np.concatenate([graph.parent[child], graph.tie_src]),
+    )
+
+
 def searchlight_kernels(
     graph: TieGraph,
     low: np.ndarray,
@@ -72,14 +83,8 @@ def searchlight_kernels(
     """The kernels in Python, each stage announced through `stage`."""
     stage = stage or (lambda name: None)
     n = graph.n
-    child = np.flatnonzero(graph.parent >= 0)
     stage("pagerank")
-    # Credit flows from invitee to inviter: edges reversed.
-    rank = pagerank(
-        n,
-        np.concatenate([child, graph.tie_dst]),
-        np.concatenate([graph.parent[child], graph.tie_src]),
-    )
+    rank = referral_pagerank(graph)
     stage("core")
     ties = undirected_graph(n, low, high)
     core = core_numbers(ties)

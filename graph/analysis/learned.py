@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from graph.analysis.learned_features import LEARNED_FEATURES, horizon_labels, user_features
 from graph.analysis.recency import US_PER_DAY
-from graph.analysis.tiegraph import TieGraph
+from graph.analysis.tiegraph import TieGraph, distinct
 from graph.store import GraphTables
 
 # Training rows: users with any referral history or a positive label are all
@@ -238,6 +238,4 @@ def _pattern_keys(booster, features: dict[str, np.ndarray], n: int) -> np.ndarra
 
 def _dense(key: np.ndarray) -> np.ndarray:
     """The keys renumbered 0..distinct-1 in sorted order, so they stay small."""
-    order = np.sort(key)
-    distinct = order[np.concatenate([[True], order[1:] != order[:-1]])]
-    return np.searchsorted(distinct, key)
+    return np.searchsorted(distinct(key), key)

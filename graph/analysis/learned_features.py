@@ -48,9 +48,13 @@ from __future__ import annotations
 import numpy as np
 
 from graph.analysis.cores import core_numbers
-from graph.analysis.pagerank import pagerank
+from graph.analysis.kernels import referral_pagerank
 from graph.analysis.recency import US_PER_DAY, last_referral_at, recent_invites
-from graph.analysis.referral import discounted_descendant_sums, referral_metrics
+from graph.analysis.referral import (
+    REFERRAL_METRICS,
+    discounted_descendant_sums,
+    referral_metrics,
+)
 from graph.analysis.tiegraph import TieGraph, undirected_graph
 
 LEARNED_FEATURES = (
@@ -76,17 +80,6 @@ LEARNED_FEATURES = (
     "own_amount",
     "other_invites",
 )
-_REFERRAL = (
-    "invites",
-    "converted_invites",
-    "churned_invites",
-    "reach",
-    "depth",
-    "tier2",
-    "tier3",
-    "gmv",
-    "direct_gmv",
-)
 # The label's weights (module docstring): a new user two steps down the
 # tree counts TREE_DECAY, three steps TREE_DECAY², ...; purchases count in
 # mean purchases. Chosen on generated 50k campaigns (docs/koc-score.md).
@@ -108,11 +101,11 @@ def user_features(
     n = graph.n
     metrics = (
         known
-        if all(name in known for name in _REFERRAL)
+        if all(name in known for name in REFERRAL_METRICS)
         else referral_metrics(graph.parent, graph.converted, graph.churned, graph.amount)
     )
     invites = metrics["invites"]
-    out = {name: np.asarray(metrics[name], np.float64) for name in _REFERRAL}
+    out = {name: np.asarray(metrics[name], np.float64) for name in REFERRAL_METRICS}
     out["kept_invites"] = out["invites"] - out["churned_invites"]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["conversion_rate"] = np.where(invites > 0, out["converted_invites"] / invites, 0.0)
@@ -130,14 +123,8 @@ def user_features(
 
 def _kernels(graph: TieGraph) -> tuple[np.ndarray, np.ndarray]:
     """PageRank and core numbers exactly as `searchlight_kernels` computes them."""
-    child = np.flatnonzero(graph.parent >= 0)
-    rank = pagerank(
-        graph.n,
-        np.concatenate([child, graph.tie_dst]),
-        np.concatenate([graph.parent[child], graph.tie_src]),
-    )
     low, high = graph.undirected_edges()
-    return rank, core_numbers(undirected_graph(graph.n, low, high))
+    return referral_pagerank(graph), core_numbers(undirected_graph(graph.n, low, high))
 
 
 def _recency(graph: TieGraph, at_us: int, half_life_days: float) -> dict[str, np.ndarray]:

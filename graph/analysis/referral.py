@@ -32,6 +32,19 @@ import numpy as np
 
 from graph.analysis.tiegraph import concat_ranges, distinct
 
+# The columns `referral_metrics` returns.
+REFERRAL_METRICS = (
+    "invites",
+    "converted_invites",
+    "churned_invites",
+    "reach",
+    "depth",
+    "tier2",
+    "tier3",
+    "gmv",
+    "direct_gmv",
+)
+
 
 def referral_metrics(
     parent: np.ndarray, converted: np.ndarray, churned: np.ndarray, amount: np.ndarray
@@ -168,47 +181,6 @@ class Subtrees:
         for level in self.levels:
             marked[level] |= marked[self.forest[level]]
         return marked
-
-
-def descendant_sums(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per user u: the sum of `values` over the users u reaches (u excluded),
-    as `gmv` sums the amounts; `values` may have several columns (n × k),
-    summed in one pass.
-
-        >>> descendant_sums(np.array([-1, 0, 1, 1]), np.array([9.0, 1.0, 2.0, 3.0])).tolist()
-        [6.0, 5.0, 0.0, 0.0]
-    """
-    values = np.asarray(values, np.float64)
-    columns = values.reshape(len(parent), -1)
-    on_cycle = _cycle_members(parent)
-    forest = parent.copy()
-    forest[on_cycle] = -1
-    n = len(parent)
-    below = np.zeros_like(columns)
-    for level in reversed(_levels(forest)[1:]):
-        up = forest[level]
-        carried = below[level] + columns[level]
-        for j in range(columns.shape[1]):
-            below[:, j] += np.bincount(up, weights=carried[:, j], minlength=n)
-    if on_cycle.size:
-        offsets, kids = children_index(parent)
-        for u in on_cycle.tolist():
-            reached = _reached_from(u, offsets, kids)
-            below[u] = columns[reached].sum(axis=0)
-    return below.reshape(values.shape)
-
-
-def _reached_from(u: int, offsets: np.ndarray, kids: np.ndarray) -> np.ndarray:
-    seen = {u}
-    queue = deque([u])
-    while queue:
-        x = queue.popleft()
-        for y in kids[offsets[x] : offsets[x + 1]].tolist():
-            if y not in seen:
-                seen.add(y)
-                queue.append(y)
-    seen.discard(u)
-    return np.fromiter(seen, np.int64, len(seen))
 
 
 def discounted_descendant_sums(parent: np.ndarray, values: np.ndarray, decay: float) -> np.ndarray:

@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import app as cli_app
 from api.settings import ApiKey, Settings
 from graph.analysis.snapshot import analyze
 from graph.embedded import EmbeddedStore
@@ -123,3 +125,25 @@ def koc_serve(env: dict[str, str], *options: str) -> Iterator[subprocess.Popen]:
     finally:
         server.terminate()
         server.output, _ = server.communicate(timeout=30)
+
+
+@pytest.fixture
+def koc(tmp_path, monkeypatch):
+    """Run `koc` in-process with the store and quarantine under tmp_path."""
+    monkeypatch.setenv("KOC_STORE_URL", str(tmp_path / "store.duckdb"))
+    monkeypatch.setenv("KOC_QUARANTINE_DIR", str(tmp_path / "quarantine"))
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli_app, [str(a) for a in args], catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def campaign(tmp_path, koc):
+    """An 800-user generated campaign ingested by `koc` (its file's path)."""
+    out = tmp_path / "c.parquet"
+    koc("generate", "--users", 800, "--seed", 4, "--out", out)
+    koc("ingest", out)
+    return out

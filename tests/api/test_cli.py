@@ -6,31 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pytest
-from typer.testing import CliRunner
 
-from api.cli import app
-from graph.analysis.learned_features import LEARNED_FEATURES
-from graph.analysis.score import DEFAULT_WEIGHTS, reason_in_words
-from graph.embedded import EmbeddedStore
 from tests.conftest import write_csv
 
 T0 = "2024-05-01 12:00:00"
-
-
-@pytest.fixture
-def koc(tmp_path, monkeypatch):
-    """Run `koc` in-process with the store and quarantine under tmp_path."""
-    monkeypatch.setenv("KOC_STORE_URL", str(tmp_path / "store.duckdb"))
-    monkeypatch.setenv("KOC_QUARANTINE_DIR", str(tmp_path / "quarantine"))
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-
-    return run
 
 
 def test_ingest_json_report_and_exit_zero_with_rejections(tmp_path, koc):
@@ -146,14 +126,6 @@ def test_a_failing_file_after_good_ones_says_what_was_applied(tmp_path, koc):
     assert json.loads(koc("stats", "--json").stdout)["events"] == 1
 
 
-@pytest.fixture
-def campaign(tmp_path, koc):
-    out = tmp_path / "c.parquet"
-    koc("generate", "--users", 800, "--seed", 4, "--out", out)
-    koc("ingest", out)
-    return out
-
-
 def test_analyze_prints_a_summary_and_saves_the_snapshot(campaign, koc):
     result = koc("analyze", "--json", "--seed", 2)
     assert result.exit_code == 0, result.output
@@ -167,71 +139,6 @@ def test_analyze_prints_a_summary_and_saves_the_snapshot(campaign, koc):
     assert [r["id"] for r in top["rows"]] == [k["id"] for k in summary["top_kocs"][:3]]
     human = koc("analyze")
     assert human.exit_code == 0 and "modularity" in human.stdout and "top reason" in human.stdout
-
-
-def latest_users(tmp_path) -> pa.Table:
-    store = EmbeddedStore(tmp_path / "store.duckdb", read_only=True)
-    try:
-        return store.latest_snapshot().users
-    finally:
-        store.close()
-
-
-def column(users: pa.Table, part: str) -> np.ndarray:
-    return users[f"score_{part}"].to_numpy()
-
-
-def test_analyze_says_which_score_it_holds_and_its_parts_add_up(campaign, koc, tmp_path):
-    summary = json.loads(koc("analyze", "--json").stdout)  # the default: learned
-    info = summary["score"]
-    assert (info["kind"], info["horizon_days"], info["notes"]) == ("learned", 30, [])
-    users = latest_users(tmp_path)
-    baseline = column(users, "baseline")
-    assert baseline.min() == baseline.max() > 0  # the same for everyone
-    total = baseline + sum(column(users, f) for f in LEARNED_FEATURES)
-    assert np.allclose(total, users["koc_score"].to_numpy())
-    assert not column(users, "bridging").any() and not column(users, "effective_invites").any()
-    top = {r["id"]: r for r in users.to_pylist()}
-    assert all(k["top_reason"] == reason_in_words(top[k["id"]]) for k in summary["top_kocs"])
-    assert all("baseline" not in k["top_reason"] for k in summary["top_kocs"])
-    human = koc("analyze", "--horizon", 45).stdout
-    assert "KOC score: learned (predicts the next 45 days; trained on " in human
-
-    weighted = json.loads(koc("analyze", "--score", "weighted", "--json").stdout)
-    assert weighted["score"] == {"kind": "weighted", "requested": "weighted", "notes": []}
-    users = latest_users(tmp_path)
-    total = sum(column(users, s) for s in DEFAULT_WEIGHTS)
-    assert np.allclose(total, users["koc_score"].to_numpy())
-    assert not column(users, "baseline").any() and not column(users, "tier3").any()
-    assert "KOC score: weighted\n" in koc("analyze", "--score", "weighted").stdout
-
-
-def test_score_options_are_checked_and_default_to_the_settings(campaign, koc, monkeypatch):
-    bad = koc("analyze", "--score", "nonsense")
-    assert bad.exit_code == 1
-    assert "--score 'nonsense' is not one of learned, weighted" in bad.stderr
-    far = koc("analyze", "--horizon", 0)
-    assert far.exit_code == 1 and "--horizon" in far.stderr and "between 1 and 3650" in far.stderr
-    monkeypatch.setenv("KOC_SCORE", "weighted")
-    assert json.loads(koc("analyze", "--json").stdout)["score"]["kind"] == "weighted"
-    monkeypatch.setenv("KOC_SCORE", "learned")
-    monkeypatch.setenv("KOC_SCORE_HORIZON_DAYS", "20")
-    assert json.loads(koc("analyze", "--json").stdout)["score"]["horizon_days"] == 20
-    monkeypatch.setenv("KOC_SCORE", "fancy")
-    unset = koc("analyze")
-    assert unset.exit_code == 1 and "KOC_SCORE" in unset.stderr and "fancy" in unset.stderr
-
-
-def test_under_two_horizons_of_history_the_weighted_score_is_used_with_a_note(tmp_path, koc):
-    rows = [["", "join", "a", f"b{i}", f"2024-05-{1 + i:02d} 12:00:00", "", ""] for i in range(20)]
-    koc("ingest", write_csv(tmp_path / "short.csv", rows))
-    info = json.loads(koc("analyze", "--json").stdout)["score"]
-    assert (info["kind"], info["requested"]) == ("weighted", "learned")
-    assert "under two horizons of 30 days" in info["notes"][0]
-    human = koc("analyze").stdout
-    assert "KOC score: weighted — only 19 days of referrals, under two horizons" in human
-    users = latest_users(tmp_path)
-    assert np.allclose(sum(column(users, s) for s in DEFAULT_WEIGHTS), users["koc_score"])
 
 
 @pytest.mark.parametrize("by", ["invites", "effective_invites", "conversions"])

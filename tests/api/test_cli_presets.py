@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -28,15 +27,6 @@ ROWS = [
     ["小红", "wmA", "zhangsan", "2024-05-01 10:00", "poster", "未流失", "", "vip"],
     ["小明", "wmB", "lisi", "2024-05-02 10:00", "card", "已流失", "2024-05-06 09:30", ""],
 ]
-
-
-@pytest.fixture
-def koc(tmp_path, monkeypatch):
-    """Run `koc` in-process with the store and quarantine under tmp_path."""
-    monkeypatch.setenv("KOC_STORE_URL", str(tmp_path / "store.duckdb"))
-    monkeypatch.setenv("KOC_QUARANTINE_DIR", str(tmp_path / "quarantine"))
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 def test_help_lists_every_preset():

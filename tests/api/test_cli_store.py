@@ -8,7 +8,6 @@ import json
 import duckdb
 
 from graph.derive import derive
-from tests.api.test_cli import koc  # noqa: F401 - the fixture
 from tests.conftest import write_csv
 from tests.graph.test_embedded import _as_version_1
 
