@@ -11,7 +11,7 @@ DEMO_PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test lint bench clean up down neo4j-up neo4j-down gds-plugin
+.PHONY: install demo test lint bench clean up down neo4j-up neo4j-down gds-plugin vendor-echarts
 # The repo's own Neo4j (neo4j-server/): state, URL and password in $(NEO4J_DIR).
 NEO4J_DIR ?= .neo4j
 NEO4J := bash neo4j-server/run.sh
@@ -91,6 +91,28 @@ bench: $(STAMP)
 	$(BIN)/python bench/explorer_page.py
 	$(BIN)/python bench/explorer_page.py --warm
 	$(BIN)/python bench/wecom_load.py
+
+# Apache ECharts (Apache-2.0) for the dashboard's charts, committed in
+# api/static/echarts/ with its LICENSE and NOTICE and served by the app (no
+# CDN). This fetches exactly that release from the npm registry again and
+# checks the package's sha256 and that of dist/echarts.min.js before copying
+# it (tests/test_deploy.py checks the committed file against the latter).
+ECHARTS_VERSION := 6.1.0
+ECHARTS_SHA256 := 681aff88cc1038c3fa941a3a53d1b177a52250b05335efc607d6105ae13be481
+ECHARTS_JS_SHA256 := b66b25aeb4df84e33199dc21694014d336d222cbd9deb0e5a7c14bd6aa0d0fd0
+ECHARTS_DIR := api/static/echarts
+
+vendor-echarts:
+	@command -v npm >/dev/null || { echo "make vendor-echarts needs npm"; exit 1; }
+	@work="$$(mktemp -d)" && trap 'rm -rf "$$work"' EXIT && \
+	(cd "$$work" && npm pack --silent echarts@$(ECHARTS_VERSION) >/dev/null) && \
+	echo "$(ECHARTS_SHA256)  $$work/echarts-$(ECHARTS_VERSION).tgz" | sha256sum --check --quiet - && \
+	tar -xzf "$$work/echarts-$(ECHARTS_VERSION).tgz" -C "$$work" \
+		package/dist/echarts.min.js package/LICENSE package/NOTICE && \
+	echo "$(ECHARTS_JS_SHA256)  $$work/package/dist/echarts.min.js" | sha256sum --check --quiet - && \
+	mkdir -p $(ECHARTS_DIR) && \
+	cp "$$work/package/dist/echarts.min.js" "$$work/package/LICENSE" "$$work/package/NOTICE" $(ECHARTS_DIR)/ && \
+	echo "echarts $(ECHARTS_VERSION) (sha256 $(ECHARTS_SHA256)) in $(ECHARTS_DIR)"
 
 # Neo4j and the API in containers (docker-compose.yml; settings in .env).
 up:

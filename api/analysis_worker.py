@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import pickle
 import tempfile
 import threading
 from collections.abc import Callable
@@ -110,7 +111,8 @@ def _answer(
         elif kind == "refused":
             raise EmptyWindowError(params.window)
         elif kind == "failed":
-            raise AnalysisFailedError(value)
+            message, params = value
+            raise AnalysisFailedError(message, **params)
         else:
             raise RuntimeError(value)
 
@@ -159,11 +161,22 @@ def _work(
     except EmptyWindowError:
         answers.send(("refused", None))
     except SearchlightError as exc:
-        answers.send(("failed", str(exc)))
+        answers.send(("failed", _portable(exc)))
     except BaseException as exc:  # a bug: the server reports it in the job
         answers.send(("bug", f"{type(exc).__name__}: {exc}"))
     finally:
         answers.close()
+
+
+def _portable(error: SearchlightError) -> tuple[str, dict[str, object]]:
+    """An error's message and params as they can travel to the server (so
+    it is shown in each reader's language), or its English text alone when
+    its params cannot be pickled back."""
+    try:
+        pickle.loads(pickle.dumps(error.params))
+    except Exception:
+        return str(error), {}
+    return error.message, error.params
 
 
 # The server's one layout process (api.explorer), started on first use and

@@ -26,8 +26,13 @@ from fastapi.staticfiles import StaticFiles
 from api import errors, queries
 from api import explorer as explorer_views
 from api.analysis_worker import stop_layout_worker
-from api.deps import EncodedUserPaths
-from api.routes import analyses, events, explorer, exports, flags, health, reads, wecom
+from api.dashboard import warm as warm_dashboard
+from api.deps import EncodedUserPaths, json_body, json_key
+from api.explorer_models import ViewParams
+from api.i18n import use_lang
+from api.i18n.web import RequestLanguage
+from api.routes import analyses, events, explorer, exports, flags, health, pages, reads, wecom
+from api.routes import dashboard as dashboard_routes
 from api.service import Service
 from api.settings import Settings, get_settings
 from api.wecom.receiver import start_wecom
@@ -51,12 +56,14 @@ Errors are JSON: `detail` says what went wrong, `errors` names each field.
 def _warm_up(service: Service) -> None:
     """The latest snapshot, the default KOC list and the explorer's default view."""
     queries.warm(service)
+    warm_dashboard(service)
     if service.snapshot() is not None:
-        default = explorer_views.ViewParams()
-        service.cached(
-            ("json", "view", default),
-            lambda: explorer_views.build_view(service, default).model_dump_json().encode(),
-        )
+        default = ViewParams()
+        lang = service.settings.lang  # what a request that names no language reads
+        full = not service.settings.api_keys  # no keys: every caller is an admin
+        with use_lang(lang):
+            key = json_key(("view", default, full), lang)  # as routes/explorer.py asks
+            json_body(service, key, lambda: explorer_views.named(service, default, full))
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -111,8 +118,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         uploads=settings.max_upload_bytes,
         upload_paths=UPLOAD_PATHS,
     )
-    for module in (health, events, analyses, reads, flags, exports, explorer, wecom):
+    # Outermost of ours, so a body refused at the door is refused in the reader's language.
+    app.add_middleware(RequestLanguage, default=settings.lang)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    """The API's routes, the pages' files and the API docs (from local files)."""
+    for module in (health, events, analyses, reads, flags, exports, explorer, pages, wecom):
         app.include_router(module.router)
+    app.include_router(dashboard_routes.router)
 
     app.mount("/static/vis", StaticFiles(directory=VIS_NETWORK), name="vis-network")
     app.mount("/static/explorer", StaticFiles(directory=STATIC), name="explorer")
@@ -131,5 +147,3 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             swagger_css_url="/static/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
         )
-
-    return app

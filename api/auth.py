@@ -13,6 +13,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.i18n import _
 from api.settings import ApiKey
 
 KEY_HEADER = "X-API-Key"
@@ -44,8 +45,10 @@ async def caller_role(
     if not presented:
         raise ApiError(
             401,
-            f"an API key is required: send it in the {KEY_HEADER} header "
-            "(or as Authorization: Bearer KEY)",
+            _(
+                "an API key is required: send it in the {header} header (or as Authorization: Bearer KEY)",
+                header=KEY_HEADER,
+            ),
             field=KEY_HEADER,
             location="header",
             headers={"WWW-Authenticate": "Bearer"},
@@ -54,7 +57,7 @@ async def caller_role(
     if role is None:
         raise ApiError(
             401,
-            "the API key is not valid",
+            _("the API key is not valid"),
             field=KEY_HEADER,
             location="header",
             headers={"WWW-Authenticate": "Bearer"},
@@ -70,11 +73,22 @@ async def admin(role: Annotated[str, Depends(caller_role)]) -> str:
     if role != "admin":
         raise ApiError(
             403,
-            "this needs an admin key (ingest, analyses, reviews and exports); yours is a viewer key",
+            _(
+                "this needs an admin key (ingest, analyses, reviews and exports); yours is a viewer key"
+            ),
             field=KEY_HEADER,
             location="header",
         )
     return role
+
+
+async def sees_full_names(role: Annotated[str, Depends(caller_role)]) -> bool:
+    """Whether the caller sees users' names whole (admin) or with mobile
+    numbers masked (viewer; api.names)."""
+    return role == "admin"
+
+
+FullNames = Annotated[bool, Depends(sees_full_names)]
 
 
 def is_loopback(host: str) -> bool:

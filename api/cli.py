@@ -7,27 +7,27 @@ import sys
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
-from zoneinfo import ZoneInfo
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from api.i18n import LANGS, N_, Lang, _, error_text, ngettext, note_text, notes_text, use_lang
+from api.i18n.formats import integer, moment, number
 from api.settings import Settings, get_settings
 from graph.ingest import IngestReport, ingest_file
 from graph.store import Store
-from loaders.edges import NetworkTruth, detect_kind, events_from_edges, summarise
 from loaders.errors import SearchlightError
-from loaders.generator import FORMATS, SHAPES, generate_campaign, write_campaign
 from loaders.mapping import Mapping, mapping_from_options
 from loaders.presets import load_preset, preset_names
 from loaders.quarantine import Quarantine
 from loaders.validate import TimeBounds, check_timezone
 
 app = typer.Typer(
-    help="Searchlight: find the KOCs in a brand's referral network.",
+    help=_("Searchlight: find the KOCs in a brand's referral network."),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -37,18 +37,70 @@ out = Console(soft_wrap=True)
 
 # Files this size or larger (about 100k rows) get a progress bar.
 PROGRESS_MIN_BYTES = 8 << 20
+# Event types as `koc stats` lists them.
+EVENT_KINDS = {
+    "invite": N_("invites sent"),
+    "join": N_("joins"),
+    "convert": N_("conversion events"),
+    "churn": N_("churns"),
+}
+# `koc ingest`'s columns, by the report's field.
+INGEST_COLUMNS = {
+    "read": N_("read"),
+    "events": N_("events"),
+    "skipped": N_("skipped"),
+    "accepted": N_("accepted"),
+    "duplicates": N_("duplicates"),
+    "conflicts": N_("conflicts"),
+    "rejected": N_("rejected"),
+}
 
 StoreOption = Annotated[
     str | None,
     typer.Option(
-        "--store", help="store URL or path (env KOC_STORE_URL; default ./data/searchlight.duckdb)"
+        "--store",
+        help=_("store URL or path (env KOC_STORE_URL; default ./data/searchlight.duckdb)"),
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help=_("print one JSON object (English keys, raw values)"))
+]
+
+
+@app.callback()
+def run_options(
+    ctx: typer.Context,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help=_("language of the output: zh (中文) or en (English); default KOC_LANG, else zh"),
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Options of the whole run, before the command: the language (the help
+    texts are built in it by `api.cli_main`, which reads it first)."""
+    if lang is None:
+        return
+    if lang not in LANGS:
+        raise _fail(
+            _("--lang {value!r}: choose one of {choices}", value=lang, choices=", ".join(LANGS))
+        )
+    # For this run only: in-process runs (tests) do not keep it.
+    ctx.with_resource(use_lang(cast(Lang, lang)))
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    """Print `message` (already in the reader's language) as the run's error."""
+    label = _("error:")
+    space = "" if label.endswith("：") else " "  # a full-width colon spaces itself
+    err.print(
+        f"[bold red]{escape(label)}[/]{space}{escape(message)}",
+        markup=True,
+        highlight=False,
+        soft_wrap=True,
+    )
     return typer.Exit(code)
 
 
@@ -57,16 +109,16 @@ def _errors():
     try:
         yield
     except SearchlightError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_text(exc)) from None
     except KeyboardInterrupt:
-        raise _fail("interrupted; the batch in progress was not applied", 130) from None
+        raise _fail(_("interrupted; the batch in progress was not applied"), 130) from None
 
 
 def _settings() -> Settings:
     try:
         return get_settings()
     except SearchlightError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_text(exc)) from None
 
 
 def _store(settings: Settings, url: str | None, *, read_only: bool = False) -> Store:
@@ -79,51 +131,59 @@ def _default_quarantine(settings: Settings, paths: list[Path]) -> Path:
     return settings.quarantine_dir / f"{name}-{stamp}.csv"
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Load event files into the store.\n\n"
+        "Each file is one all-or-nothing batch; re-running a file adds nothing. "
+        "Rejected rows go to a quarantine CSV with their line and reason."
+    )
+)
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="CSV, XLSX, JSONL or Parquet files")],
+    paths: Annotated[list[Path], typer.Argument(help=_("CSV, XLSX, JSONL or Parquet files"))],
     store: StoreOption = None,
     map_: Annotated[
         list[str] | None,
-        typer.Option("--map", help="FIELD=COLUMN, e.g. inviter_id=邀请人ID (repeatable)"),
+        typer.Option("--map", help=_("FIELD=COLUMN, e.g. inviter_id=邀请人ID (repeatable)")),
     ] = None,
     map_type: Annotated[
         list[str] | None,
-        typer.Option("--map-type", help="VALUE=TYPE, e.g. 添加=join (repeatable)"),
+        typer.Option("--map-type", help=_("VALUE=TYPE, e.g. 添加=join (repeatable)")),
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="FIELD=VALUE used where the column is absent or empty"),
+        typer.Option("--set", help=_("FIELD=VALUE used where the column is absent or empty")),
     ] = None,
     mapping: Annotated[
-        Path | None, typer.Option("--mapping", help="mapping file (TOML or JSON)")
+        Path | None, typer.Option("--mapping", help=_("mapping file (TOML or JSON)"))
     ] = None,
     preset: Annotated[
         str | None,
         typer.Option(
             "--preset",
-            help=f"the mapping of an SCRM export: {', '.join(preset_names())} "
-            "(docs/ingest.md, 'Presets')",
+            help=_(
+                "the mapping of an SCRM export: {presets} (docs/ingest.md, 'Presets')",
+                presets=", ".join(preset_names()),
+            ),
         ),
     ] = None,
     tz: Annotated[
         str | None,
-        typer.Option("--tz", help="zone of naive times (default Asia/Shanghai, or KOC_TIMEZONE)"),
+        typer.Option(
+            "--tz", help=_("zone of naive times (default Asia/Shanghai, or KOC_TIMEZONE)")
+        ),
     ] = None,
     campaign: Annotated[
-        str | None, typer.Option("--campaign", help="campaign for rows that name none")
+        str | None, typer.Option("--campaign", help=_("campaign for rows that name none"))
     ] = None,
     quarantine: Annotated[
         Path | None,
-        typer.Option("--quarantine", help="file for rejected rows (default data/quarantine/…)"),
+        typer.Option("--quarantine", help=_("file for rejected rows (default data/quarantine/…)")),
     ] = None,
     json_: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_("no progress bar"))] = False,
 ) -> None:
-    """Load event files into the store.
-
-    Each file is one all-or-nothing batch; re-running a file adds nothing.
-    Rejected rows go to a quarantine CSV with their line and reason."""
+    """Load event files into the store: each file one all-or-nothing batch,
+    rejected rows to a quarantine CSV with their line and reason."""
     settings = _settings()
     with _errors():
         the_mapping = mapping_from_options(
@@ -151,7 +211,13 @@ def ingest(
                 except SearchlightError as exc:
                     if reports:
                         done = ", ".join(r.source for r in reports)
-                        raise type(exc)(f"{exc} (already applied: {done})") from exc
+                        raise _fail(
+                            _(
+                                "{error} (already applied: {done})",
+                                error=error_text(exc),
+                                done=done,
+                            )
+                        ) from None
                     raise
 
     totals = {
@@ -167,30 +233,61 @@ def ingest(
             **made,
             "quarantine": quarantine_path,
             "store": the_store.url,
-            "files": [r.to_json() for r in reports],
+            "files": [{**r.to_json(), "notes": notes_text(r.notes)} for r in reports],
         }
         typer.echo(json.dumps(payload, ensure_ascii=False))
         return
+    _print_ingest(reports, totals, made, quarantine_path, the_store.url)
+
+
+def _print_ingest(
+    reports: list[IngestReport],
+    totals: dict[str, int],
+    made: dict[str, int],
+    quarantine_path: str | None,
+    url: str,
+) -> None:
+    """`koc ingest`'s answer for a person: a row per file, its notes, and
+    where the rows it did not apply went."""
     if made["events"] != totals["read"] or made["skipped"]:
         totals = {"read": totals.pop("read"), **made, **totals}
-    table = Table("file", *totals, "seconds")
+    table = Table(_("file"), *(_(INGEST_COLUMNS[k]) for k in totals), _("seconds"))
     for r in reports:
-        table.add_row(r.source, *(f"{getattr(r, k):,}" for k in totals), f"{r.seconds:.1f}")
+        table.add_row(r.source, *(integer(getattr(r, k)) for k in totals), number(r.seconds, 1))
     out.print(table)
     for r in reports:
         for note in r.notes:
-            out.print(f"note: {r.source}: {note}", markup=False, highlight=False)
+            out.print(
+                _("note: {source}: {note}", source=r.source, note=note_text(note)),
+                markup=False,
+                highlight=False,
+            )
     if totals["conflicts"]:
         out.print(
-            f"{totals['conflicts']:,} row(s) repeat a stored event_id with other content: "
-            "not applied, both versions in the quarantine (docs/ingest.md, "
-            "'Conflicts and corrections')"
+            ngettext(
+                "{n} row repeats a stored event_id with other content: not applied, both "
+                "versions in the quarantine (docs/ingest.md, 'Conflicts and corrections')",
+                "{n} rows repeat a stored event_id with other content: not applied, both "
+                "versions in the quarantine (docs/ingest.md, 'Conflicts and corrections')",
+                totals["conflicts"],
+                n=integer(totals["conflicts"]),
+            ),
+            highlight=False,
         )
     if quarantine_path:
+        held = totals["rejected"] + totals["conflicts"]
         out.print(
-            f"{totals['rejected'] + totals['conflicts']:,} row(s) with reasons in {quarantine_path}"
+            ngettext(
+                "{n} row with its reason in {path}",
+                "{n} rows with their reasons in {path}",
+                held,
+                n=integer(held),
+                path=quarantine_path,
+            ),
+            markup=False,
+            highlight=False,
         )
-    out.print(f"store: {the_store.url}")
+    out.print(_("store: {url}", url=url), markup=False, highlight=False)
 
 
 def _ingest_one(
@@ -220,7 +317,7 @@ def _ingest_one(
         console=err,
         transient=True,
     ) as bar:
-        task = bar.add_task(f"reading {path.name}", total=path.stat().st_size)
+        task = bar.add_task(_("reading {name}", name=path.name), total=path.stat().st_size)
 
         def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
@@ -236,9 +333,8 @@ def _ingest_one(
         )
 
 
-@app.command()
+@app.command(help=_("Counts in the store: users, events by type, edges, campaigns, time span."))
 def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
-    """Counts in the store: users, events by type, edges, campaigns, time span."""
     settings = _settings()
     with _errors(), _store(settings, store, read_only=True) as the_store:
         s = the_store.stats()
@@ -246,129 +342,41 @@ def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
         typer.echo(json.dumps({"store": the_store.url, **s.to_json()}, ensure_ascii=False))
         return
     table = Table("", "", show_header=False)
-    table.add_row("store", the_store.url)
-    table.add_row("users", f"{s.users:,}")
-    table.add_row("events", f"{s.events:,}")
+    table.add_row(_("store"), escape(the_store.url))
+    table.add_row(_("users"), integer(s.users))
+    table.add_row(_("events"), integer(s.events))
     for kind, n in s.events_by_type.items():
-        table.add_row(f"  {kind}", f"{n:,}")
-    table.add_row("REFERRED edges", f"{s.referred_edges:,}")
-    table.add_row("INVITED ties", f"{s.invited_ties:,}")
+        table.add_row("  " + (_(EVENT_KINDS[kind]) if kind in EVENT_KINDS else kind), integer(n))
+    table.add_row(_("REFERRED edges"), integer(s.referred_edges))
+    table.add_row(_("INVITED ties"), integer(s.invited_ties))
     names = ", ".join(s.campaign_names[:8]) + (" …" if len(s.campaign_names) > 8 else "")
-    table.add_row("campaigns", f"{s.campaigns:,}" + (f" ({names})" if names else ""))
-    zone = ZoneInfo(settings.timezone)
-    for label, at in (("first event", s.first_event_at), ("last event", s.last_event_at)):
-        table.add_row(
-            label, f"{at.astimezone(zone):%Y-%m-%d %H:%M:%S} {settings.timezone}" if at else "-"
-        )
-    table.add_row("batches", f"{s.batches:,}")
+    table.add_row(
+        _("campaigns"),
+        escape(f"{integer(s.campaigns)} ({names})") if names else integer(s.campaigns),
+    )
+    for label, at in ((_("first event"), s.first_event_at), (_("last event"), s.last_event_at)):
+        table.add_row(label, _when(at, settings.timezone) if at else "-")
+    table.add_row(_("batches"), integer(s.batches))
     out.print(table)
 
 
-@app.command()
-def generate(
-    users: Annotated[
-        int | None, typer.Option("--users", min=50, help="joined users to simulate")
-    ] = None,
-    from_edges: Annotated[
-        Path | None,
-        typer.Option(
-            "--from-edges",
-            help="convert a real network's edge list ('a b' or 'src dst unix_time') instead",
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="same seed, same output")] = 0,
-    shape: Annotated[
-        str,
-        typer.Option(
-            "--shape",
-            help="realistic (campaign waves, weekday and hour rhythm, sharers who burst and "
-            "fade, influence down the tree, returning users, nicknames) or steady (the "
-            "first model: constant share rates, no names; reproduces recorded benchmarks); "
-            "--users only",
-        ),
-    ] = "realistic",
-    invite_back: Annotated[
-        bool,
-        typer.Option(
-            "--invite-back/--no-invite-back",
-            help="--from-edges: keep invites to earlier-joined users (friends inviting back)",
-        ),
-    ] = True,
-    out_path: Annotated[
-        Path | None,
-        typer.Option("--out", help="output file (default data/generated/events.FORMAT)"),
-    ] = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option("--format", help="csv, parquet or jsonl (default: from --out, else csv)"),
-    ] = None,
-    json_: JsonOption = False,
-) -> None:
-    """Generate a realistic synthetic fission campaign, or convert a real network.
-
-    The planted ground truth (KOCs, farm accounts) goes to a sidecar
-    .truth.json file, never into the events. --shape steady reproduces the
-    first model byte for byte (docs/ingest.md, "Generated campaigns"). With
-    --from-edges the sidecar says nothing is planted (empty lists, the
-    source and its kind); see
-    docs/ingest.md, "Real networks as events"."""
-    if (users is None) == (from_edges is None):
-        raise _fail(
-            "give --users N (a synthetic campaign) or --from-edges PATH (a real network)"
-            + (", not both" if users is not None else "")
-        )
-    if fmt is None:
-        suffix = out_path.suffix.lstrip(".").lower() if out_path else ""
-        fmt = {"csv": "csv", "parquet": "parquet", "jsonl": "jsonl", "ndjson": "jsonl"}.get(
-            suffix, "csv"
-        )
-    if fmt not in FORMATS:
-        raise _fail(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    if shape not in SHAPES:
-        raise _fail(f"--shape {shape!r} is not one of {', '.join(SHAPES)}")
-    target = out_path or Path("data/generated") / f"events.{fmt}"
-    if from_edges is not None:
-        with _errors():
-            table = events_from_edges(from_edges, seed=seed, invite_back=invite_back)
-            kind = detect_kind(from_edges)
-        counts = summarise(table)
-        users = counts["users"]
-        truth = NetworkTruth(seed=seed, users=users, source=str(from_edges), kind=kind)
-    else:
-        table, truth = generate_campaign(users=users, seed=seed, shape=shape)
-    truth_path = write_campaign(table, truth, target, fmt)
-    summary = {
-        "out": str(target),
-        "format": fmt,
-        "events": table.num_rows,
-        "users": users,
-        "seed": seed,
-        "truth": str(truth_path),
-        "planted_kocs": len(truth.planted_kocs),
-        "farm_accounts": len(truth.farm_accounts),
-    }
-    if from_edges is not None:
-        summary.update(source=str(from_edges), kind=kind, **counts)
-    else:
-        summary["shape"] = shape
-    if json_:
-        typer.echo(json.dumps(summary))
-    elif from_edges is not None:
-        out.print(
-            f"wrote {table.num_rows:,} events for {users:,} users ({summary['referred']:,} "
-            f"referred, {summary['organic']:,} organic, {summary['invites']:,} invites) "
-            f"from {from_edges} ({kind}) to {target} (nothing planted: {truth_path})"
-        )
-    else:
-        out.print(
-            f"wrote {table.num_rows:,} events for {users:,} users ({shape} shape) to {target} "
-            f"(ground truth: {truth_path})"
-        )
+def _when(at: datetime, zone: str) -> str:
+    """A time for a person: in the deployment's zone, which it names."""
+    return f"{moment(at, zone)} ({zone})"
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def _not_one_of(option: str, value: str | None, choices: tuple[str, ...]) -> str:
+    """An option's value that is not one of its choices, in words."""
+    return _(
+        "{option} {value!r} is not one of {choices}",
+        option=option,
+        value=value,
+        choices=", ".join(choices),
+    )
 
 
-# Further command groups register themselves on `app` (last: they import from here).
-from api import cli_analysis, cli_results, cli_serve, cli_store, cli_wecom  # noqa: E402, F401
+# Further command groups register themselves on `app` (last: they import from
+# here), in the order `koc --help` lists them.
+from api import cli_generate  # noqa: E402, F401, I001
+from api import cli_analysis, cli_backtest, cli_results, cli_review  # noqa: E402, F401, I001
+from api import cli_serve, cli_store, cli_wecom  # noqa: E402, F401

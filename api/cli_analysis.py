@@ -1,4 +1,5 @@
-"""`koc analyze` and `koc backtest`, and the time options every reading command shares.
+"""`koc analyze`: every user's metrics, communities and KOC score, saved as
+a snapshot (`koc backtest`: api/cli_backtest.py).
 
 Registered on `api.cli.app` when that module loads (it imports this one last).
 """
@@ -6,55 +7,45 @@ Registered on `api.cli.app` when that module loads (it imports this one last).
 from __future__ import annotations
 
 import json
-import sys
 import time
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from api.cli import JsonOption, StoreOption, _errors, _fail, _settings, _store, app, err, out
-from graph.analysis.backtest import backtest as run_backtest
+from api.cli import (
+    JsonOption,
+    StoreOption,
+    _errors,
+    _fail,
+    _settings,
+    _store,
+    app,
+    out,
+)
+from api.cli_options import (
+    CampaignsOption,
+    ScoreOption,
+    SinceOption,
+    UntilOption,
+    parse_time,
+    score_kind,
+    spinner,
+    user_cell,
+)
+from api.i18n import N_, _, error_text
+from api.i18n.formats import integer, moment, number
+from api.notes import score_notes, stage_text, summary_in_words
+from api.reasons import top_reasons
+from api.settings import Settings
 from graph.analysis.bridging import SAMPLES
-from graph.analysis.kocs import STRATEGIES
-from graph.analysis.score import DEFAULT_WEIGHTS, score_info, top_reasons
-from graph.analysis.snapshot import AnalysisParams, ParamError
+from graph.analysis.score import DEFAULT_WEIGHTS, score_info
+from graph.analysis.snapshot import AnalysisParams, ParamError, Snapshot
 from graph.analysis.snapshot import analyze as run_analysis
-from graph.analysis.snapshot_tables import SCORE_KINDS
 
-
-def _parse_time(text: str | None, zone: str, option: str) -> datetime | None:
-    """A date or ISO time; naive values are in the configured zone."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise _fail(f"{option} {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
-    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(zone))
-
-
-StrategyOption = Annotated[str, typer.Option("--strategy", help=f"one of: {', '.join(STRATEGIES)}")]
-KOption = Annotated[int, typer.Option("--k", min=1, max=10_000, help="how many KOCs")]
-SinceOption = Annotated[str | None, typer.Option("--since", help="from this date/time (inclusive)")]
-UntilOption = Annotated[
-    str | None, typer.Option("--until", help="up to this date/time (exclusive)")
-]
-CampaignsOption = Annotated[
-    list[str] | None, typer.Option("--campaign", help="only these campaigns (repeatable)")
-]
-
-
-ScoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--score",
-        help=f"the KOC score: {' or '.join(SCORE_KINDS)} (docs/koc-score.md); default KOC_SCORE",
-    ),
-]
 # Analysis parameters by the option that sets them, to name it in errors.
 _OPTION_OF = {
     "score": "--score",
@@ -65,62 +56,65 @@ _OPTION_OF = {
 }
 
 
-def _score_kind(score: str | None, default: str) -> str:
-    kind = score or default
-    if kind not in SCORE_KINDS:
-        raise _fail(f"--score {kind!r} is not one of {', '.join(SCORE_KINDS)}")
-    return kind
-
-
 def _param_error(exc: ParamError) -> typer.Exit:
     option = _OPTION_OF.get(exc.field)
-    return _fail(f"{option}: {exc}" if option else str(exc))
+    return _fail(f"{option}: {error_text(exc)}" if option else error_text(exc))
 
 
-def score_in_words(info: dict) -> str:
+def score_in_words(info: dict, zone: str) -> str:
     """Which KOC score a snapshot holds, and why the weighted one when the
-    learned one was asked for (the summary's `score`)."""
+    learned one was asked for (the summary's `score`); times in `zone`."""
     info = score_info({"score": info})
     if info["kind"] == "learned":
-        cutoff = datetime.fromisoformat(info["cutoff"])
-        return (
-            f"learned (predicts the next {info['horizon_days']:g} days; trained on "
-            f"{info['trained_users']:,} users at {cutoff:%Y-%m-%d %H:%M %Z})"
+        return _(
+            "learned (predicts the next {days} days; trained on {users} users at {time})",
+            days=format(info["horizon_days"], "g"),
+            users=integer(info["trained_users"]),
+            time=moment(datetime.fromisoformat(info["cutoff"]), zone),
         )
-    return " — ".join(["weighted", *info["notes"]])
+    return " — ".join([_("weighted"), *score_notes(info)])
 
 
 EngineOption = Annotated[
     str | None,
     typer.Option(
         "--engine",
-        help="searchlight (Python, any store) or gds (Graph Data Science inside Neo4j); "
-        "default KOC_ANALYSIS_ENGINE",
+        help=_(
+            "searchlight (Python, any store) or gds (Graph Data Science inside Neo4j); "
+            "default KOC_ANALYSIS_ENGINE"
+        ),
     ),
 ]
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Compute every user's metrics, communities and KOC score.\n\n"
+        "The result is saved in the store as a snapshot, which koc top reads."
+    )
+)
 def analyze(
     store: StoreOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
     campaign: CampaignsOption = None,
     half_life: Annotated[
-        float, typer.Option("--half-life", help="days for recent_invites to halve")
+        float, typer.Option("--half-life", help=_("days for recent_invites to halve"))
     ] = 30.0,
     weight: Annotated[
         list[str] | None,
-        typer.Option("--weight", help="SIGNAL=WEIGHT for the KOC score (repeatable)"),
+        typer.Option("--weight", help=_("SIGNAL=WEIGHT for the KOC score (repeatable)")),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="seed for communities and sampling")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=_("seed for communities and sampling"))] = 0,
     betweenness_samples: Annotated[
         int,
         typer.Option(
             "--betweenness-samples",
             min=1,
-            help="sources sampled for betweenness above 20,000 users (each costs one "
-            "full breadth-first search)",
+            help=_(
+                "sources sampled for betweenness above 20,000 users (each costs one "
+                "full breadth-first search)"
+            ),
         ),
     ] = SAMPLES,
     engine: EngineOption = None,
@@ -129,29 +123,22 @@ def analyze(
         float | None,
         typer.Option(
             "--horizon",
-            help="days ahead the learned score predicts (1-3650); default KOC_SCORE_HORIZON_DAYS",
+            help=_(
+                "days ahead the learned score predicts (1-3650); default KOC_SCORE_HORIZON_DAYS"
+            ),
         ),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
-    """Compute every user's metrics, communities and KOC score.
-
-    The result is saved in the store as a snapshot, which koc top reads."""
+    """Every user's metrics, communities and KOC score, saved in the store
+    as a snapshot (which koc top reads)."""
     settings = _settings()
-    weights = dict(DEFAULT_WEIGHTS)
-    if weight:
-        weights = {}
-        for item in weight:
-            name, _, value = item.partition("=")
-            try:
-                weights[name.strip()] = float(value)
-            except ValueError:
-                raise _fail(f"--weight {item!r} is not SIGNAL=NUMBER") from None
+    weights = _weights(weight)
     with _errors():
         try:
             params = AnalysisParams(
-                since=_parse_time(since, settings.timezone, "--since"),
-                until=_parse_time(until, settings.timezone, "--until"),
+                since=parse_time(since, settings.timezone, "--since"),
+                until=parse_time(until, settings.timezone, "--until"),
                 campaigns=tuple(campaign or ()),
                 half_life_days=half_life,
                 weights=weights,
@@ -159,33 +146,18 @@ def analyze(
                 betweenness_samples=betweenness_samples,
                 fraud=settings.fraud,
                 engine=engine or settings.analysis_engine,
-                score=_score_kind(score, settings.score),
+                score=score_kind(score, settings.score),
                 horizon_days=settings.score_horizon_days if horizon is None else horizon,
             )
         except ParamError as exc:
             raise _param_error(exc) from None
         except ValueError as exc:
-            raise _fail(str(exc)) from None
-        with (
-            _store(settings, store) as the_store,
-            _spinner("reading the graph", quiet=json_) as status,
-        ):
-
-            def progress(stage: str) -> None:
-                if status is not None:
-                    status.update(f"analysis: {stage}")
-
-            snapshot = run_analysis(the_store, params, progress=progress)
-            if status is not None:
-                status.update("saving the snapshot")
-            saving = time.perf_counter()
-            the_store.save_snapshot(snapshot.to_saved())
-            saved_in = time.perf_counter() - saving
-            pruned = the_store.prune_snapshots(settings.keep_snapshots)
-    summary = snapshot.summary()
+            raise _fail(error_text(exc)) from None
+        snapshot, saved_in, pruned, names = _analyse_and_save(settings, store, params, quiet=json_)
+    summary = summary_in_words(snapshot.summary())
     summary["save_seconds"] = round(saved_in, 3)
     summary["pruned_snapshots"] = len(pruned)
-    top = snapshot.users.sort_by([("koc_score", "descending"), ("id", "ascending")]).slice(0, 10)
+    top = _top_kocs(snapshot)
     reasons = top_reasons(top)
     if json_:
         summary["top_kocs"] = [
@@ -194,117 +166,118 @@ def analyze(
         ]
         typer.echo(json.dumps(summary, ensure_ascii=False))
         return
-    table = Table("", "", show_header=False)
-    table.add_row("snapshot", summary["id"])
-    for key in ("users", "referred_edges", "invited_ties", "communities"):
-        table.add_row(key.replace("_", " "), f"{summary[key]:,}")
-    table.add_row("modularity", f"{summary['modularity']:.4f}")
-    table.add_row("engine", summary["engine"])
-    table.add_row("flagged users", f"{summary['flagged_users']:,} (koc flags)")
-    stages = ", ".join(f"{k} {v:.2f}s" for k, v in summary["stage_seconds"].items())
-    table.add_row("seconds", f"{sum(summary['stage_seconds'].values()):.2f} ({stages})")
-    table.add_row(
-        "pruned snapshots",
-        f"{len(pruned)} (keeping the newest {settings.keep_snapshots} and every exported one)",
+    _print_analysis(summary, top.to_pylist(), reasons, len(pruned), settings, names)
+
+
+def _top_kocs(snapshot: Snapshot) -> pa.Table:
+    """The ten users with the highest KOC score, the analysis's answer."""
+    return snapshot.users.sort_by([("koc_score", "descending"), ("id", "ascending")]).slice(0, 10)
+
+
+def _weights(items: list[str] | None) -> dict[str, float]:
+    """`--weight SIGNAL=NUMBER` options as weights; none: the default ones."""
+    if not items:
+        return dict(DEFAULT_WEIGHTS)
+    weights = {}
+    for item in items:
+        name, _sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise _fail(_("--weight {value!r} is not SIGNAL=NUMBER", value=item)) from None
+    return weights
+
+
+def _analyse_and_save(
+    settings: Settings, url: str | None, params: AnalysisParams, *, quiet: bool
+) -> tuple[Snapshot, float, list[str], dict[str, str]]:
+    """Analyse the store, save the snapshot and prune old ones, saying each
+    stage on the spinner: the snapshot, seconds the save took, ids pruned,
+    and the names of its top KOCs."""
+    with _store(settings, url) as the_store, spinner(_("reading the graph"), quiet=quiet) as status:
+
+        def progress(stage: str) -> None:
+            if status is not None:
+                status.update(escape(_("analysis: {stage}", stage=stage_text(stage))))
+
+        snapshot = run_analysis(the_store, params, progress=progress)
+        if status is not None:
+            status.update(_("saving the snapshot"))
+        saving = time.perf_counter()
+        the_store.save_snapshot(snapshot.to_saved())
+        saved_in = time.perf_counter() - saving
+        pruned = the_store.prune_snapshots(settings.keep_snapshots)
+        names = the_store.user_names(_top_kocs(snapshot)["id"].to_pylist())
+    return snapshot, saved_in, pruned, names
+
+
+def _print_analysis(
+    summary: dict,
+    top: list[dict],
+    reasons: list[str],
+    pruned: int,
+    settings: Settings,
+    names: dict[str, str],
+) -> None:
+    """`koc analyze`'s answer for a person: the summary, the score, the top KOCs."""
+    out.print(_summary_table(summary, pruned, settings.keep_snapshots))
+    out.print(
+        _("KOC score: {score}", score=score_in_words(summary["score"], settings.timezone)),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
-    out.print(table)
-    out.print(f"KOC score: {score_in_words(summary['score'])}", highlight=False, soft_wrap=True)
-    kocs = Table("rank", "user", "KOC score", "invites", "reach", "top reason")
-    for i, (r, reason) in enumerate(zip(top.to_pylist(), reasons, strict=True), start=1):
+    kocs = Table(*(_(c) for c in TOP_KOC_COLUMNS))
+    for i, (r, reason) in enumerate(zip(top, reasons, strict=True), start=1):
         kocs.add_row(
-            str(i), r["id"], f"{r['koc_score']:.2f}", f"{r['invites']:,}", f"{r['reach']:,}", reason
+            str(i),
+            user_cell(r["id"], names),
+            number(r["koc_score"], 2),
+            integer(r["invites"]),
+            integer(r["reach"]),
+            reason,
         )
     out.print(kocs)
 
 
-@app.command()
-def backtest(
-    cutoff: Annotated[str, typer.Option("--cutoff", help="pick from the events before this")],
-    k: KOption = 50,
-    horizon: Annotated[
-        str,
-        typer.Option(
-            "--horizon",
-            help="how far after the cutoff to measure, and the learned score predicts: 30d, 2w",
-        ),
-    ] = "30d",
-    seed: Annotated[int, typer.Option("--seed", help="seed for influence and random")] = 0,
-    score: ScoreOption = None,
-    store: StoreOption = None,
-    json_: JsonOption = False,
-) -> None:
-    """Would our picks at a past date have predicted the referrals after it?
+# `koc analyze`'s table of the top KOCs.
+TOP_KOC_COLUMNS = (
+    N_("rank"),
+    N_("user"),
+    N_("KOC score"),
+    N_("invites"),
+    N_("reach"),
+    N_("top reason"),
+)
+# `koc analyze`'s summary rows, by the summary's field.
+SUMMARY_COUNTS = {
+    "users": N_("users"),
+    "referred_edges": N_("REFERRED edges"),
+    "invited_ties": N_("INVITED ties"),
+    "communities": N_("communities"),
+}
 
-    Compares the strategies with top-by-invites, top-by-PageRank and random."""
-    settings = _settings()
-    when = _parse_time(cutoff, settings.timezone, "--cutoff")
-    days = _parse_horizon(horizon)
-    kind = _score_kind(score, settings.score)
-    try:
-        # The learned score at the cutoff predicts the horizon the backtest measures.
-        params = AnalysisParams(
-            fraud=settings.fraud,
-            score=kind,
-            horizon_days=days if kind == "learned" else settings.score_horizon_days,
-        )
-    except ParamError:
-        raise _fail(
-            f"--horizon {horizon}: the learned score predicts 1 to 3650 days ahead; "
-            "give such a horizon or --score weighted"
-        ) from None
-    with _errors(), _store(settings, store, read_only=True) as the_store:
-        try:
-            with _spinner("backtest", quiet=json_) as status:
-                result = run_backtest(
-                    the_store,
-                    when,
-                    k=k,
-                    horizon_days=days,
-                    params=params,
-                    seed=seed,
-                    progress=(lambda stage: status.update(f"backtest: {stage}"))
-                    if status
-                    else None,
-                )
-        except ValueError as exc:
-            raise _fail(str(exc)) from None
-    if json_:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
-        return
-    table = Table(
-        "picks by",
-        "kind",
-        "picks",
-        "new referrals in their trees",
-        f"precision@{k}",
-        title=f"backtest: cutoff {result.cutoff:%Y-%m-%d %H:%M} UTC, horizon {horizon}; "
-        f"{result.new_referrals:,} new referrals, {result.users_before:,} users before",
+
+def _summary_table(summary: dict, pruned: int, keep: int) -> Table:
+    """What `koc analyze` computed and saved, for a person."""
+    table = Table("", "", show_header=False)
+    table.add_row(_("snapshot"), summary["id"])
+    for key, label in SUMMARY_COUNTS.items():
+        table.add_row(_(label), integer(summary[key]))
+    table.add_row(_("modularity"), number(summary["modularity"], 4))
+    table.add_row(_("engine"), summary["engine"])
+    table.add_row(
+        _("flagged users"),
+        _("{n} (koc flags)", n=integer(summary["flagged_users"])),
     )
-    for row in result.rows:
-        table.add_row(
-            row.name, row.kind, str(row.picks), f"{row.tree_share:.1%}", f"{row.precision_at_k:.1%}"
-        )
-    out.print(table)
-    for note in result.notes:
-        err.print(f"note: {note}", highlight=False)
-
-
-def _parse_horizon(text: str) -> float:
-    units = {"d": 1.0, "w": 7.0, "h": 1 / 24}
-    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "d")
-    try:
-        days = float(value) * units[unit]
-    except ValueError:
-        raise _fail(f"--horizon {text!r}: expected a duration such as 30d, 2w or 12h") from None
-    if days <= 0:
-        raise _fail("--horizon must be positive")
-    return days
-
-
-@contextmanager
-def _spinner(text: str, *, quiet: bool):
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    with err.status(text, spinner="dots") as status:
-        yield status
+    stage_seconds = summary["stage_seconds"]
+    stages = ", ".join(
+        _("{stage} {seconds}s", stage=stage_text(k), seconds=number(v, 2))
+        for k, v in stage_seconds.items()
+    )
+    table.add_row(_("seconds"), escape(f"{number(sum(stage_seconds.values()), 2)} ({stages})"))
+    table.add_row(
+        _("pruned snapshots"),
+        _("{n} (keeping the newest {keep} and every exported one)", n=integer(pruned), keep=keep),
+    )
+    return table

@@ -9,29 +9,36 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.cells import cell_len, set_cell_size
 
 from api.cli import StoreOption, _errors, _fail, _settings, _store, app, out
-from api.cli_analysis import KOption, StrategyOption, _spinner
+from api.cli_options import KOption, StrategyOption, spinner
+from api.cli_results import picking_text
 from api.exports import FORMATS as EXPORT_FORMATS
-from api.exports import LANGS, build_export, write_export
+from api.exports import LANGS, store_export, write_export
+from api.i18n import _, current_lang, error_text
+from api.i18n.formats import integer
 from graph.analysis.kocs import KocParams, choose_kocs
-from graph.review import approved_ids
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Serve the HTTP API (docs at /docs) on the store.\n\n"
+        "The server holds the store while it runs: ingest, analyse and review through the "
+        "API then. Without API keys (KOC_API_KEYS) it listens on loopback only."
+    )
+)
 def serve(
-    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option("--host", help=_("address to listen on"))] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help=_("port to listen on"))
+    ] = 8000,
     access_log: Annotated[
-        bool, typer.Option("--access-log/--no-access-log", help="log every request")
+        bool, typer.Option("--access-log/--no-access-log", help=_("log every request"))
     ] = True,
     store: StoreOption = None,
 ) -> None:
-    """Serve the HTTP API (docs at /docs) on the store.
-
-    The server holds the store while it runs: ingest, analyse and review
-    through the API then. Without API keys (KOC_API_KEYS) it listens on
-    loopback only."""
+    """The HTTP API on the store; it holds the store while it runs."""
     import uvicorn
 
     from api.app import create_app
@@ -41,24 +48,33 @@ def serve(
     settings = _settings()
     if not settings.api_keys and not is_loopback(host):
         raise _fail(
-            f"no API keys are configured, so the server listens on loopback only, not on "
-            f"{host}: anyone who could reach it there could ingest, review and export. "
-            "Set KOC_API_KEYS=admin:KEY,viewer:KEY (keys of 16+ characters), or use "
-            "--host 127.0.0.1"
+            _(
+                "no API keys are configured, so the server listens on loopback only, not on "
+                "{host}: anyone who could reach it there could ingest, review and export. "
+                "Set KOC_API_KEYS=admin:KEY,viewer:KEY (keys of 16+ characters), or use "
+                "--host 127.0.0.1",
+                host=host,
+            )
         )
     with _errors():
         the_store = _store(settings, store)
     base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    out.print(
-        f"Searchlight API on {base} (store {the_store.url})\n"
-        f"  explorer: {base}/explorer\n"
-        f"  docs:     {base}/docs\n"
-        f"  health:   {base}/health\n"
-        f"  KOCs:     {base}/v1/kocs?k=50\n"
-        f"  export:   {base}/v1/exports/kocs?format=xlsx&k=50&lang=zh\n"
-        + ("  keys:     none configured: open on loopback only" if not settings.api_keys else ""),
-        highlight=False,
-    )
+    links = [
+        (_("dashboard:"), "/dashboard"),
+        (_("explorer:"), "/explorer"),
+        (_("docs:"), "/docs"),
+        (_("health:"), "/health"),
+        (_("KOCs:"), "/v1/kocs?k=50"),
+        (_("export:"), f"/v1/exports/kocs?format=xlsx&k=50&lang={current_lang()}"),
+    ]
+    width = max(cell_len(label) for label, _path in links)
+    lines = [
+        _("Searchlight API on {base} (store {store})", base=base, store=the_store.url),
+        *(f"  {set_cell_size(label, width)} {base}{path}" for label, path in links),
+    ]
+    if not settings.api_keys:
+        lines.append("  " + _("keys: none configured: open on loopback only"))
+    out.print("\n".join(lines), markup=False, highlight=False)
     uvicorn.run(
         create_app(settings, the_store),
         host=host,
@@ -69,54 +85,86 @@ def serve(
     )
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Export the KOC list for rewards as CSV (with a .manifest.json beside it) or XLSX "
+        "(with a manifest sheet). Only users not flagged, or approved on review, are "
+        "exported."
+    )
+)
 def export(
-    out_path: Annotated[Path, typer.Option("--out", help="the file to write")],
+    out_path: Annotated[Path, typer.Option("--out", help=_("the file to write"))],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="csv or xlsx (default: from --out)")
+        str | None, typer.Option("--format", help=_("csv or xlsx (default: from --out)"))
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="header language: en or zh")] = "en",
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help=_("language of the file: zh or en (default: the run's, koc --lang or KOC_LANG)"),
+            show_default=False,
+        ),
+    ] = None,
     k: KOption = 50,
     strategy: StrategyOption = "coverage",
     quota: Annotated[
-        str | None, typer.Option("--quota", help="community: split k across communities")
+        str | None, typer.Option("--quota", help=_("community: split k across communities"))
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="seed for the influence strategy")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help=_("seed for the influence strategy"))] = 0,
     store: StoreOption = None,
 ) -> None:
-    """Export the KOC list for rewards as CSV (with a .manifest.json beside it)
-    or XLSX (with a manifest sheet). Only users not flagged, or approved on
-    review, are exported."""
+    """The KOC list for rewards as CSV or XLSX with its manifest; flagged
+    users are left out unless approved on review."""
     fmt = fmt or out_path.suffix.lstrip(".").lower()
     if fmt not in EXPORT_FORMATS:
-        raise _fail(f"--format {fmt or '?'!r}: choose one of {', '.join(EXPORT_FORMATS)}")
+        raise _fail(
+            _(
+                "--format {value!r}: choose one of {choices}",
+                value=fmt or "?",
+                choices=", ".join(EXPORT_FORMATS),
+            )
+        )
+    lang = lang or current_lang()
     if lang not in LANGS:
-        raise _fail(f"--lang {lang!r}: choose one of {', '.join(LANGS)}")
+        raise _fail(
+            _("--lang {value!r}: choose one of {choices}", value=lang, choices=", ".join(LANGS))
+        )
     settings = _settings()
     try:
         params = KocParams(k=k, strategy=strategy, quota=quota, seed=seed)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_text(exc)) from None
     with (
         _errors(),
         _store(settings, store, read_only=True) as the_store,
-        _spinner(f"picking {k} KOCs ({strategy})", quiet=False),
+        spinner(picking_text(k, strategy), quiet=False),
     ):
         snapshot = the_store.latest_snapshot()
         chosen = choose_kocs(the_store, snapshot, params)
-        made = build_export(chosen, snapshot, approved_ids(the_store), settings.reward_tiers, lang)
+        made = store_export(the_store, chosen, snapshot, settings.reward_tiers, lang)
     with _errors(), _store(settings, store) as the_store:
         the_store.record_export(snapshot.id)  # so pruning keeps what the manifest names
     try:
         written = write_export(made, fmt, out_path)
     except OSError as exc:
-        raise _fail(f"--out {out_path}: {exc.strerror}") from None
+        raise _fail(
+            _(
+                "--out {path}: cannot write it ({reason})",
+                path=out_path,
+                reason=exc.strerror or str(exc),
+            )
+        ) from None
+    withheld = len(made.manifest["withheld_flagged"])
+    files = ", ".join(map(str, written))
     out.print(
-        f"wrote {len(made.rows)} KOCs to {', '.join(map(str, written))}"
-        + (
-            f"; withheld {len(made.manifest['withheld_flagged'])} flagged"
-            if made.manifest["withheld_flagged"]
-            else ""
-        ),
+        _(
+            "wrote {n} KOCs to {files}; withheld {withheld} flagged",
+            n=integer(len(made.rows)),
+            files=files,
+            withheld=integer(withheld),
+        )
+        if withheld
+        else _("wrote {n} KOCs to {files}", n=integer(len(made.rows)), files=files),
+        markup=False,
         highlight=False,
     )

@@ -13,10 +13,17 @@ from typing import Annotated
 import typer
 
 from api.cli import JsonOption, StoreOption, _errors, _settings, _store, app, out
+from api.i18n import _, ngettext
+from api.i18n.formats import integer
 from loaders.quarantine import Quarantine
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Upgrade a store written by an older Searchlight to this version's schema (e.g. "
+        "event ids hashed over every field). Safe to run again."
+    )
+)
 def migrate(store: StoreOption = None, json_: JsonOption = False) -> None:
     """Upgrade a store written by an older Searchlight to this version's
     schema (e.g. event ids hashed over every field). Safe to run again."""
@@ -26,15 +33,31 @@ def migrate(store: StoreOption = None, json_: JsonOption = False) -> None:
     if json_:
         typer.echo(json.dumps({"store": the_store.url, "event_ids_rewritten": rewritten}))
         return
-    out.print(f"store {the_store.url} is current; {rewritten:,} event id(s) rewritten")
+    out.print(
+        ngettext(
+            "store {url} is current; {n} event id rewritten",
+            "store {url} is current; {n} event ids rewritten",
+            rewritten,
+            url=the_store.url,
+            n=integer(rewritten),
+        ),
+        markup=False,
+        highlight=False,
+    )
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Take events with impossible times (outside KOC_EVENT_EARLIEST .. KOC_EVENT_LATEST, "
+        "stored before ingest checked them) out of the store, into the quarantine, and "
+        "derive their users again."
+    )
+)
 def repair(
     store: StoreOption = None,
     quarantine: Annotated[
         Path | None,
-        typer.Option(help="where the removed events go (default: the quarantine folder)"),
+        typer.Option(help=_("where the removed events go (default: the quarantine folder)")),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
@@ -57,9 +80,26 @@ def repair(
         )
         return
     if not removed.num_rows:
-        out.print(f"store {the_store.url}: every event time is within the bounds; nothing to do")
+        out.print(
+            _(
+                "store {url}: every event time is within the bounds; nothing to do",
+                url=the_store.url,
+            ),
+            markup=False,
+            highlight=False,
+        )
         return
     out.print(
-        f"took {removed.num_rows:,} event(s) with impossible times out of {the_store.url}; "
-        f"they are in {where} (fix the times, then ingest them again)"
+        ngettext(
+            "took {n} event with an impossible time out of {url}; it is in {path} (fix the "
+            "time, then ingest it again)",
+            "took {n} events with impossible times out of {url}; they are in {path} (fix the "
+            "times, then ingest them again)",
+            removed.num_rows,
+            n=integer(removed.num_rows),
+            url=the_store.url,
+            path=where,
+        ),
+        markup=False,
+        highlight=False,
     )

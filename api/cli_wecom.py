@@ -11,11 +11,14 @@ from typing import Annotated
 import typer
 
 from api.cli import JsonOption, StoreOption, _errors, _settings, _store, app, out
+from api.i18n import _, current_lang
+from api.i18n.formats import integer
 from api.wecom.applier import Applier
 from api.wecom.inbox import Inbox
 
 wecom_app = typer.Typer(
-    help="The WeCom callback inbox: see what it holds, apply it again.", no_args_is_help=True
+    help=_("The WeCom callback inbox: see what it holds, apply it again."),
+    no_args_is_help=True,
 )
 app.add_typer(wecom_app, name="wecom")
 
@@ -36,9 +39,8 @@ def _lines(inbox: Inbox, start: int) -> int:
     return count
 
 
-@wecom_app.command()
+@wecom_app.command(help=_("The inbox's records and how many of them wait to be applied."))
 def status(json_: JsonOption = False) -> None:
-    """The inbox's records and how many of them wait to be applied."""
     settings = _settings()
     with _errors():
         inbox = Inbox(settings.wecom_inbox_dir, writer=False)
@@ -54,19 +56,32 @@ def status(json_: JsonOption = False) -> None:
         typer.echo(json.dumps(row))
         return
     out.print(
-        f"{row['inbox']}: {row['records']:,} push(es), {row['bytes']:,} bytes; "
-        f"{row['waiting']:,} not yet applied",
+        _(
+            "{inbox}: {records} push(es), {bytes} bytes; {waiting} not yet applied",
+            inbox=row["inbox"],
+            records=integer(row["records"]),
+            bytes=integer(row["bytes"]),
+            waiting=integer(row["waiting"]),
+        ),
+        markup=False,
         highlight=False,
     )
 
 
-@wecom_app.command()
+@wecom_app.command(
+    help=_(
+        "Apply the inbox to the store again, from its start (or from the applied mark). "
+        "Pushes already in the store are counted as duplicates, never added twice. The "
+        "embedded store is the server's while it runs: stop it first."
+    )
+)
 def replay(
     store: StoreOption = None,
     from_mark: Annotated[
         bool,
         typer.Option(
-            "--from-mark", help="only what the server has not applied yet (default: everything)"
+            "--from-mark",
+            help=_("only what the server has not applied yet (default: everything)"),
         ),
     ] = False,
     json_: JsonOption = False,
@@ -86,11 +101,21 @@ def replay(
     if json_:
         typer.echo(json.dumps({"inbox": str(inbox.path), "from": start, **report.to_json()}))
         return
-    out.print(
-        f"replayed {report.pushes:,} push(es) from {inbox.path}: {report.events:,} event(s), "
-        f"{report.accepted:,} new, {report.duplicates:,} duplicate(s), "
-        f"{report.rejected:,} rejected, {report.conflicts:,} conflicting"
-        + (f"; quarantine: {', '.join(report.quarantine)}" if report.quarantine else "")
-        + (f"; {report.unreadable:,} unreadable line(s), see the log" if report.unreadable else ""),
-        highlight=False,
-    )
+    parts = [
+        _(
+            "replayed {pushes} push(es) from {inbox}: {events} event(s), {accepted} new, "
+            "{duplicates} duplicate(s), {rejected} rejected, {conflicts} conflicting",
+            pushes=integer(report.pushes),
+            inbox=inbox.path,
+            events=integer(report.events),
+            accepted=integer(report.accepted),
+            duplicates=integer(report.duplicates),
+            rejected=integer(report.rejected),
+            conflicts=integer(report.conflicts),
+        )
+    ]
+    if report.quarantine:
+        parts.append(_("quarantine: {files}", files=", ".join(report.quarantine)))
+    if report.unreadable:
+        parts.append(_("{n} unreadable line(s), see the log", n=integer(report.unreadable)))
+    out.print(("；" if current_lang() == "zh" else "; ").join(parts), markup=False, highlight=False)

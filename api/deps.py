@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import ApiError
+from api.i18n import _, current_lang
 from api.service import Service
 
 
@@ -30,19 +31,27 @@ async def cached_json(
     """The JSON of compute(), made once per store version: a hit is answered
     on the event loop without touching the store; a miss works in a thread,
     or, `inline`, on the loop too (for work of well under a millisecond from
-    memory, where the thread hop would cost more)."""
-    key = ("json", *key)
+    memory, where the thread hop would cost more). Answers are kept per
+    language: reasons and labels in them are in the reader's."""
+    key = json_key(key, current_lang())
     body = service.peek(key)
     if body is None:
-
-        def make() -> bytes:
-            return compute().model_dump_json().encode()
-
         if inline:
-            body = service.cached(key, make)
+            body = json_body(service, key, compute)
         else:
-            body = await run_in_threadpool(service.cached, key, make)
+            body = await run_in_threadpool(json_body, service, key, compute)
     return Response(body, media_type="application/json")
+
+
+def json_key(key: tuple, lang: str) -> tuple:
+    """Where `cached_json` keeps the answer to `key` in `lang`."""
+    return ("json", lang, *key)
+
+
+def json_body(service: Service, key: tuple, compute: Callable[[], BaseModel]) -> bytes:
+    """The JSON of compute() kept under `key` (a `json_key`), made once per
+    store version; call it in the language `key` names."""
+    return service.cached(key, lambda: compute().model_dump_json().encode())
 
 
 def json_response(model: BaseModel) -> Response:
@@ -60,7 +69,7 @@ def aware(value: datetime | None, zone: str) -> datetime | None:
 
 def check_window(since: datetime | None, until: datetime | None) -> None:
     if since and until and since >= until:
-        raise ApiError(422, "since must be before until", field="since", location="query")
+        raise ApiError(422, _("since must be before until"), field="since", location="query")
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -101,7 +110,10 @@ async def user_id_param(
     decoded = unquote(user_id)
     if len(decoded) > MAX_USER_ID:
         raise ApiError(
-            422, f"a user id is at most {MAX_USER_ID} characters", field="user_id", location="path"
+            422,
+            _("a user id is at most {limit} characters", limit=MAX_USER_ID),
+            field="user_id",
+            location="path",
         )
     return decoded
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.i18n import N_, _, error_text, translate, validation
 from api.ingest import BadRequestError, TooManyEventsError
 from api.models import ErrorBody, ErrorItem
 from api.queries import CommunityNotFoundError
@@ -25,10 +26,19 @@ from graph.store import StoreLockedError, UserNotFoundError
 from loaders.errors import SearchlightError
 
 log = logging.getLogger("searchlight.api")
+# Starlette's reason phrases, the detail of its own HTTP errors.
+_REASONS = (
+    N_("Method Not Allowed"),
+    N_("Not Found"),
+    N_("Bad Request"),
+    N_("Unsupported Media Type"),
+)
 
 
 class ApiError(Exception):
-    """An error with its status, said in the error body's terms."""
+    """An error with its status, said in the error body's terms. `detail`
+    is already in the reader's language: raise it with `_("…", **params)`
+    or `error_text(exc)`."""
 
     def __init__(
         self,
@@ -74,9 +84,9 @@ def install(app: FastAPI) -> None:
             loc = [str(p) for p in e.get("loc", ())]
             where = loc[0] if loc else "request"
             field = ".".join(loc[1:]) or where
-            items.append(ErrorItem(field=field, location=where, problem=e.get("msg", "invalid")))
-        fields = ", ".join(f"{i.field} ({i.problem})" for i in items[:5])
-        return error_response(422, f"invalid request: {fields}", items)
+            items.append(ErrorItem(field=field, location=where, problem=validation.problem(e)))
+        detail = validation.request_detail([(i.field, i.problem) for i in items])
+        return error_response(422, detail, items)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -87,7 +97,9 @@ def install(app: FastAPI) -> None:
             413: ("body", "body"),
         }.get(exc.status_code, ("request", "request"))
         if exc.status_code == 404 and detail == "Not Found":
-            detail = f"no route {request.url.path}; see /docs"
+            detail = _("no route {path}; see /docs", path=request.url.path)
+        else:
+            detail = translate(detail)  # Starlette's reason phrases (_REASONS)
         items = [ErrorItem(field=field, location=location, problem=detail)]
         return error_response(exc.status_code, detail, items, getattr(exc, "headers", None))
 
@@ -104,17 +116,18 @@ def install(app: FastAPI) -> None:
             if isinstance(exc, kind):
                 status, field, location = code, f, where
                 break
-        items = [ErrorItem(field=field, location=location, problem=str(exc))]
+        detail = error_text(exc)
+        items = [ErrorItem(field=field, location=location, problem=detail)]
         # A store that is down or refusing us, or a server at its limit of
         # expensive work, is the server's trouble, not the request's.
         retry = getattr(exc, "retry_after", 10)
         headers = {"Retry-After": str(retry)} if status == 503 else None
-        return error_response(status, str(exc), items, headers)
+        return error_response(status, detail, items, headers)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal error; the server log has the details")
+        return error_response(500, _("internal error; the server log has the details"))
 
 
 class BodyLimit:
@@ -138,7 +151,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await self._reject(send, 400, "Content-Length is not a number", "Content-Length")
+                await self._reject(send, 400, _("Content-Length is not a number"), "Content-Length")
                 return
             if int(declared) > limit:
                 await self._reject(send, 413, _too_large(int(declared), limit), "body")
@@ -212,4 +225,8 @@ def _log_left(scope: Scope, seen: int, declared: bytes | None) -> None:
 
 
 def _too_large(size: int, limit: int) -> str:
-    return f"request body of {size:,} bytes or more is over this route's limit of {limit:,} bytes"
+    return _(
+        "request body of {size:,} bytes or more is over this route's limit of {limit:,} bytes",
+        size=size,
+        limit=limit,
+    )

@@ -6,78 +6,43 @@ Views (each at most `limit` users, 1,500 by default, and says "showing N of M"):
 - `searchlight`: the KOC picks and their 1-2 hop neighbourhoods, nearest first;
 - `community`: one community's members, best KOC score first;
 - `ego`: one user's ego network (the store's bounded breadth-first search);
+- `tree`: one user's referral tree, the chain up and `depth` levels down
+  (`api.explorer_tree`);
 - `map`: the community map, one node per community (sized by its users),
-  linked by the ties between communities.
+  linked by the ties between communities; communities of one or two users
+  are left out and counted in the view's `note`.
 
 Filters (`min_score`, `show_flagged`) drop users from a view, never its
-centre or its KOCs.
+centre or its KOCs; the tree view is drawn whole (a tree with holes would
+not read as one). Algorithmic communities are "circles" (关系圈) to a reader.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, Field
 
-from api import queries
+from api import queries, user_queries
 from api.analysis_worker import in_layout_worker
+from api.explorer_models import ExplorerView, ViewEdge, ViewNode, ViewParams
+from api.explorer_tree import CHAIN_LIMIT, referral_tree
+from api.i18n import _
+from api.i18n.formats import integer
 from api.layout import lay_out
+from api.names import named_view
+from api.reasons import top_reasons
 from api.service import Service
 from graph.analysis.kocs import KocParams, SnapshotGraph
-from graph.analysis.score import top_reasons
 from graph.analysis.tiegraph import concat_ranges, distinct
 from graph.store import UserNotFoundError
 
-VIEWS = ("searchlight", "community", "ego", "map")
-DEFAULT_LIMIT = 1500
-# Layout work is bounded: force-directed iterations for up to this many nodes.
+SMALL_COMMUNITY = 2  # the map leaves out communities of this many users or fewer
 
 
-class ViewNode(BaseModel):
-    id: str
-    x: float
-    y: float
-    community: int
-    koc_score: float
-    reach: int
-    flagged: bool
-    koc: bool = Field(description="one of the view's KOC picks")
-    hop: int = Field(description="ties from the view's centre or nearest KOC")
-    size: int = Field(1, description="map view: users in the community")
-    reason: str = Field("", description="the score's top parts, in words")
-
-
-class ViewEdge(BaseModel):
-    source: str = Field(description="the inviter (map view: a community)")
-    target: str = Field(description="the invitee")
-    kind: str = Field(description="REFERRED, INVITED, or TIES (map view)")
-    weight: int = 1
-
-
-class ExplorerView(BaseModel):
-    view: str
-    title: str
-    showing: int
-    total: int = Field(description="users (map view: communities) the view was cut from")
-    truncated: bool
-    snapshot_id: str
-    nodes: list[ViewNode]
-    edges: list[ViewEdge]
-
-
-@dataclass(frozen=True)
-class ViewParams:
-    view: str = "searchlight"
-    user_id: str | None = None
-    community: int | None = None
-    k: int = 20
-    hops: int = 2
-    limit: int = DEFAULT_LIMIT
-    min_score: float = 0.0
-    show_flagged: bool = True
+def named(service: Service, params: ViewParams, full: bool) -> ExplorerView:
+    """The view with its users' names (api.names), masked unless `full`."""
+    return named_view(service, build_view(service, params), full)
 
 
 def build_view(service: Service, params: ViewParams) -> ExplorerView:
@@ -88,6 +53,10 @@ def build_view(service: Service, params: ViewParams) -> ExplorerView:
         if not params.user_id:
             raise ValueError("the ego view needs user_id")
         return _ego(service, prepared, params)
+    if params.view == "tree":
+        if not params.user_id:
+            raise ValueError("the tree view needs user_id")
+        return _tree(service, prepared, params)
     if params.view == "community":
         if params.community is None:
             raise ValueError("the community view needs community")
@@ -96,8 +65,9 @@ def build_view(service: Service, params: ViewParams) -> ExplorerView:
 
 
 def _positions(prepared: SnapshotGraph, ids: list[str]) -> np.ndarray:
+    """Each id's position in the snapshot graph, -1 for ids it lacks."""
     at = pc.index_in(pa.array(ids, pa.string()), value_set=prepared.graph.ids)
-    return at.to_numpy(zero_copy_only=False)
+    return pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _neighbours(prepared: SnapshotGraph, users: np.ndarray) -> np.ndarray:
@@ -138,7 +108,11 @@ def _searchlight(service: Service, prepared: SnapshotGraph, params: ViewParams) 
     return _view(
         prepared,
         "searchlight",
-        f"the searchlight set: {len(kocs)} KOCs and their {params.hops}-hop neighbourhoods",
+        _(
+            "the searchlight set: {kocs} KOCs and the users within {hops} ties of them",
+            kocs=len(kocs),
+            hops=params.hops,
+        ),
         np.concatenate(users),
         np.concatenate(hops),
         set(kocs.tolist()),
@@ -150,14 +124,16 @@ def _community(prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
     m = prepared.metrics
     members = np.flatnonzero(m["community"] == params.community)
     if not len(members):
-        raise queries.CommunityNotFoundError(f"no community {params.community} in the snapshot")
+        raise queries.CommunityNotFoundError(
+            "no circle {community} in the snapshot", community=params.community
+        )
     total = len(members)
     members = _kept(prepared, members, params)
     members = members[np.argsort(-m["koc_score"][members], kind="stable")][: params.limit]
     return _view(
         prepared,
         "community",
-        f"community {params.community}",
+        _("circle {community}", community=params.community),
         members,
         np.zeros(len(members), np.int64),
         set(members[:5].tolist()),
@@ -166,16 +142,14 @@ def _community(prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
 
 
 def _ego(service: Service, prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
-    ego = queries.live_reader(service).ego_network(
+    ego = user_queries.live_reader(service).ego_network(
         params.user_id, hops=params.hops, limit=params.limit
     )
     at = _positions(prepared, ego.users["id"].to_pylist())
     hops = ego.users["hop"].to_numpy()
     known = at >= 0
     if not known[0]:
-        raise UserNotFoundError(
-            f"user {params.user_id!r} is not in the latest analysis yet; analyse again to see it"
-        )
+        raise _not_analysed(params.user_id)
     users, hops = at[known], hops[known]
     centre = users[:1]
     rest = _kept(prepared, users[1:], params)
@@ -183,12 +157,45 @@ def _ego(service: Service, prepared: SnapshotGraph, params: ViewParams) -> Explo
     return _view(
         prepared,
         "ego",
-        f"around {params.user_id}",
+        _("around {user}", user=params.user_id),
         users[keep],
         hops[keep],
         set(centre.tolist()),
         int(known.sum()) + (1 if ego.truncated else 0),
         truncated=ego.truncated,
+    )
+
+
+def _not_analysed(user_id: str | None) -> UserNotFoundError:
+    return UserNotFoundError(
+        "user {user} is not in the latest analysis yet; analyse again to see it", user=user_id
+    )
+
+
+def _tree(service: Service, prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
+    centre = _positions(prepared, [params.user_id or ""])[0]
+    if centre < 0:
+        raise _not_analysed(params.user_id)
+    chain = _positions(
+        prepared, user_queries.live_reader(service).referral_chain(params.user_id, CHAIN_LIMIT)
+    )
+    tree = referral_tree(
+        prepared.graph.parent,
+        prepared.metrics["reach"],
+        int(centre),
+        chain[chain >= 0],
+        params.depth,
+        params.limit,
+    )
+    return _view(
+        prepared,
+        "tree",
+        _("the referral tree of {user}", user=params.user_id),
+        tree.users,
+        tree.hops,
+        {int(centre)},
+        tree.total,
+        xy=tree.xy,
     )
 
 
@@ -241,13 +248,16 @@ def _view(
     total: int,
     *,
     truncated: bool | None = None,
+    xy: np.ndarray | None = None,
 ) -> ExplorerView:
+    """The view of `users` (positions) laid out by force, or at `xy`."""
     m = prepared.metrics
     slot = np.full(prepared.graph.n, -1, np.int64)
     slot[users] = np.arange(len(users))
     src, dst, kind = _ties_among(prepared, users)
     local_src, local_dst = slot[src], slot[dst]
-    xy = _layout(len(users), local_src, local_dst)
+    if xy is None:
+        xy = _layout(len(users), local_src, local_dst)
     ids = pc.take(prepared.graph.ids, pa.array(users, pa.int64())).to_pylist()
     reasons = _reasons(prepared, ids)
     nodes = [
@@ -287,8 +297,10 @@ def _community_map(prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
     label = m["community"]
     k = int(label.max()) + 1 if len(label) else 0
     size = np.bincount(label, minlength=k)
+    # Communities of one or two users would be hundreds of dots: counted instead.
+    small = int(np.count_nonzero((size > 0) & (size <= SMALL_COMMUNITY)))
     shown = np.argsort(-size, kind="stable")[: min(params.limit, 300)]
-    shown = shown[size[shown] > 0]
+    shown = shown[size[shown] > SMALL_COMMUNITY]
     low, high = prepared.graph.undirected_edges()
     a, b = label[low], label[high]
     between = a != b
@@ -318,7 +330,7 @@ def _community_map(prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
             koc=False,
             hop=0,
             size=int(size[c]),
-            reason=f"{int(size[c]):,} users",
+            reason=_("{users} users", users=integer(int(size[c]))),
         )
         for i, c in enumerate(shown.tolist())
     ]
@@ -326,12 +338,16 @@ def _community_map(prepared: SnapshotGraph, params: ViewParams) -> ExplorerView:
         ViewEdge(source=f"community {x}", target=f"community {y}", kind="TIES", weight=int(w))
         for x, y, w in zip(ca[keep].tolist(), cb[keep].tolist(), counts[keep].tolist(), strict=True)
     ]
+    total = int(np.count_nonzero(size))
     return ExplorerView(
         view="map",
-        title=f"community map: the {len(nodes)} largest of {k} communities",
+        title=_("map of circles: the {shown} largest of {total}", shown=len(nodes), total=total),
         showing=len(nodes),
-        total=k,
-        truncated=len(nodes) < k,
+        total=total,
+        truncated=len(nodes) < total,
+        note=_("{small} circles of one or two users are left out", small=integer(small))
+        if small
+        else "",
         snapshot_id=prepared.snapshot.id,
         nodes=nodes,
         edges=edges,

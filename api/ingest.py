@@ -16,10 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from api.i18n import _, notes_text
+from api.i18n.rejections import reason_text
 from api.models import IngestResult, Rejection
 from api.service import Service
 from graph.ingest import ingest_file
-from loaders.errors import SearchlightError
+from loaders.errors import Note, SearchlightError
 from loaders.mapping import Mapping, load_mapping_file
 from loaders.presets import load_preset
 from loaders.quarantine import Quarantine
@@ -44,9 +46,24 @@ _UPLOAD_SUFFIXES = {
 class BadRequestError(SearchlightError):
     """The request body is not what the route takes."""
 
-    def __init__(self, message: str, field: str = "body", location: str = "body") -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, /, field: str = "body", location: str = "body", **params: object
+    ) -> None:
+        super().__init__(message, **params)
         self.field, self.location = field, location
+
+    @classmethod
+    def of(
+        cls,
+        error: SearchlightError,
+        field: str = "body",
+        location: str = "body",
+        renames: dict[str, str] | None = None,
+    ) -> BadRequestError:
+        """`error` as a bad request with the same message, each server path
+        among the keys of `renames` named by its value instead."""
+        params = _renamed(error.params, renames or {})
+        return cls(error.message, field=field, location=location, **params)
 
 
 class TooManyEventsError(BadRequestError):
@@ -64,7 +81,7 @@ def events_body_to_jsonl(body: bytes, limit: int) -> bytes:
             # Numbers stay text, as the file readers keep them: ids keep every digit.
             events = json.loads(body, parse_int=str, parse_float=str, parse_constant=str)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadRequestError(f"body is not valid JSON: {exc}") from None
+            raise BadRequestError("body is not valid JSON: {error}", error=exc) from None
         except RecursionError:
             raise BadRequestError(
                 "body nests arrays or objects too deeply to read (about 1,000 levels): "
@@ -72,8 +89,10 @@ def events_body_to_jsonl(body: bytes, limit: int) -> bytes:
             ) from None
         if len(events) > limit:
             raise TooManyEventsError(
-                f"{len(events):,} events in one request; at most {limit:,} "
-                "(split the array, or upload a file to /v1/events/upload)"
+                "{count:,} events in one request; at most {limit:,} "
+                "(split the array, or upload a file to /v1/events/upload)",
+                count=len(events),
+                limit=limit,
             )
         if not events:
             raise BadRequestError("the array holds no events")
@@ -82,8 +101,10 @@ def events_body_to_jsonl(body: bytes, limit: int) -> bytes:
     count = sum(1 for line in body.splitlines() if line.strip())
     if count > limit:
         raise TooManyEventsError(
-            f"{count:,} NDJSON lines in one request; at most {limit:,} "
-            "(split them, or upload a file to /v1/events/upload)"
+            "{count:,} NDJSON lines in one request; at most {limit:,} "
+            "(split them, or upload a file to /v1/events/upload)",
+            count=count,
+            limit=limit,
         )
     return body
 
@@ -127,10 +148,8 @@ def ingest_upload(
             try:
                 mapping = load_mapping_file(mapping_path)
             except SearchlightError as exc:
-                raise BadRequestError(
-                    str(exc).replace(str(mapping_path), "the mapping file"),
-                    field="mapping",
-                    location="file",
+                raise BadRequestError.of(
+                    exc, "mapping", "file", {str(mapping_path): _("the mapping file")}
                 ) from None
         if preset is not None:
             mapping = _preset(preset, given_mapping=mapping is not None)
@@ -149,7 +168,7 @@ def _ingest(
     try:
         zone = check_timezone(timezone or settings.timezone)
     except SearchlightError as exc:
-        raise BadRequestError(str(exc), field="timezone", location="query") from None
+        raise BadRequestError.of(exc, "timezone", "query") from None
     if campaign:
         mapping = (mapping or Mapping()).merged(Mapping(defaults={"campaign": campaign}))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -166,10 +185,10 @@ def _ingest(
         )
     except SearchlightError as exc:
         # Name the upload, never the server's temporary path.
-        raise BadRequestError(str(exc).replace(str(path), source)) from None
+        raise BadRequestError.of(exc, renames={str(path): source}) from None
     service.changed(kept_latest=True)
     return IngestResult(
-        **report.to_json(),
+        **{**report.to_json(), "notes": notes_text(report.notes)},
         rejections=_first_rejections(rejects.path) if rejects.rows else [],
     )
 
@@ -184,17 +203,35 @@ def _preset(name: str, given_mapping: bool) -> Mapping:
     try:
         return load_preset(name)
     except SearchlightError as exc:
-        raise BadRequestError(str(exc), field="preset", location="query") from None
+        raise BadRequestError.of(exc, "preset", "query") from None
 
 
 def _first_rejections(path: Path) -> list[Rejection]:
     shown = []
     with open(path, encoding="utf-8-sig", newline="") as f:
         for row in csv.DictReader(f):
-            shown.append(Rejection(line=int(row["line"]), field=row["field"], reason=row["reason"]))
+            reason = reason_text(row["reason"])  # the file keeps it in English
+            shown.append(Rejection(line=int(row["line"]), field=row["field"], reason=reason))
             if len(shown) == REJECTIONS_SHOWN:
                 break
     return shown
+
+
+def _renamed(params: dict[str, object], renames: dict[str, str]) -> dict[str, object]:
+    """An error's `params` with each text of `renames` replaced (a nested
+    error's too): the client's names for the server's temporary paths."""
+    out: dict[str, object] = {}
+    for key, value in params.items():
+        if isinstance(value, SearchlightError):
+            value = SearchlightError(value.message, **_renamed(value.params, renames))
+        elif isinstance(value, Note):
+            value = Note(value.message, **_renamed(value.params, renames))
+        elif any(old in str(value) for old in renames):
+            value = str(value)
+            for old, new in renames.items():
+                value = value.replace(old, new)
+        out[key] = value
+    return out
 
 
 def _safe_name(filename: str) -> str:

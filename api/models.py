@@ -3,6 +3,7 @@ route promises to return."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,6 +11,11 @@ from pydantic import BaseModel, Field
 
 from graph.analysis.kocs import KocRow
 
+# What every user's `name` is (api.names).
+NAME = (
+    "the user's name: the latest one its events gave (null if none did); for viewer keys "
+    "mobile numbers in it read 138****5678"
+)
 # graph.analysis.snapshot_tables.SCORE_KINDS, spelt out for the schema.
 ScoreKind = Literal["learned", "weighted"]
 
@@ -60,7 +66,9 @@ class IngestResult(BaseModel):
         "equal to read unless a mapping makes several events per row"
     )
     skipped: int = Field(description="events a row's `when` condition left out (not rejections)")
-    notes: list[str] = Field(description="columns of the file that no event uses")
+    notes: list[str] = Field(
+        description="columns of the file that no event uses, in the reader's language"
+    )
     batch_id: int
     seconds: float
     quarantine: str | None = Field(description="the file holding the rejected rows")
@@ -104,7 +112,9 @@ class ScoreSummary(BaseModel):
     kind: ScoreKind = "weighted"
     requested: str | None = Field(None, description="the score the analysis was asked for")
     notes: list[str] = Field(
-        default_factory=list, description="why the weighted score was used when learned was asked"
+        default_factory=list,
+        description="why the weighted score was used when learned was asked, in the reader's "
+        "language",
     )
     cutoff: datetime | None = Field(None, description="learned: the time its features are as of")
     horizon_days: float | None = Field(None, description="learned: days ahead it predicts")
@@ -160,6 +170,7 @@ class Page(BaseModel):
 class Referrer(BaseModel):
     rank: int
     id: str
+    name: str | None = Field(None, description=NAME)
     invites: int
     effective_invites: int | None = None
     conversions: int | None = None
@@ -176,8 +187,19 @@ class Referrer(BaseModel):
 
 class ReferrerPage(Page):
     by: str
-    source: str = Field(description="live counts, or the snapshot the ranking comes from")
+    source: str = Field(
+        description="live counts, or the snapshot the ranking comes from (its time in "
+        "KOC_TIMEZONE, its window, ingest batches it has not seen), in the reader's language"
+    )
     items: list[Referrer]
+
+
+@dataclass
+class KocItem(KocRow):
+    """A pick with its reason in the reader's language (api.reasons)."""
+
+    reason: str = ""
+    name: str | None = None  # NAME (api.names)
 
 
 class KocPage(Page):
@@ -188,13 +210,14 @@ class KocPage(Page):
     users: int
     eligible: int
     spread: dict[str, Any] | None = Field(description="influence: expected spread and its check")
-    notes: list[str]
-    items: list[KocRow] = Field(description="the picks, best first, with the reason in words")
+    notes: list[str] = Field(description="caveats of the picks, in the reader's language")
+    items: list[KocItem] = Field(description="the picks, best first, with the reason in words")
 
 
 class Flag(BaseModel):
     rule: str
-    reason: str
+    label: str = Field("", description="the rule's name in the reader's language")
+    reason: str = Field(description="why the rule fired, in the reader's language")
     evidence: dict[str, Any]
 
 
@@ -208,6 +231,7 @@ class ReviewOut(BaseModel):
 
 class ScorePart(BaseModel):
     signal: str = Field(description="the weighted score's signal, or the learned score's feature")
+    label: str = Field("", description="the part's name in the reader's language")
     weight: float | None = Field(description="the signal's weight; null for the learned score")
     points: float = Field(
         description="what the signal adds to the KOC score (learned: may be negative)"
@@ -216,13 +240,18 @@ class ScorePart(BaseModel):
 
 class UserDetail(BaseModel):
     id: str
+    name: str | None = Field(description=NAME)
     first_seen: datetime
     joined_at: datetime | None
     converted_at: datetime | None
     amount: float
     churned_at: datetime | None
     referred_by: str | None
+    referred_by_name: str | None = Field(description="the referrer's name, as `name`")
     chain: list[str] = Field(description="referrers up to the root, nearest first")
+    chain_names: list[str | None] = Field(
+        description="the chain's names, in its order, as `name` (null where none)"
+    )
     snapshot_id: str | None
     in_snapshot: bool = Field(description="false for users the latest analysis has not seen")
     metrics: dict[str, Any] | None
@@ -251,6 +280,7 @@ class UserDetail(BaseModel):
 
 class NetworkNode(BaseModel):
     id: str
+    name: str | None = Field(None, description=NAME)
     hop: int
     koc_score: float | None = None
     community: int | None = None
@@ -278,6 +308,9 @@ class Community(BaseModel):
     internal_ties: int
     share_converted: float
     top_users: list[str]
+    top_user_names: list[str | None] = Field(
+        default_factory=list, description="the top users' names, in their order, as `name`"
+    )
 
 
 class CommunityPage(Page):
@@ -287,6 +320,7 @@ class CommunityPage(Page):
 
 class Member(BaseModel):
     id: str
+    name: str | None = Field(None, description=NAME)
     koc_score: float
     invites: int
     reach: int
@@ -303,6 +337,7 @@ class CommunityDetail(Community):
 
 class FlaggedUser(BaseModel):
     user_id: str
+    name: str | None = Field(None, description=NAME)
     risk: float
     status: Literal["pending", "approved", "declined"]
     flags: list[Flag]
@@ -321,3 +356,18 @@ class ReviewRequest(BaseModel):
     decision: Literal["approve", "decline"]
     note: str = Field(min_length=1, max_length=2000, description="why")
     reviewer: str = Field(min_length=1, max_length=200, description="who decides")
+
+
+class UserMatch(BaseModel):
+    id: str
+    name: str | None = Field(description=NAME)
+    match: Literal["id", "name", "prefix", "contains"] = Field(
+        description="id: the id is q; name: the name is q (ignoring case); prefix: the id or "
+        "the name starts with q; contains: the name contains q"
+    )
+
+
+class UserSearch(BaseModel):
+    q: str
+    limit: int
+    items: list[UserMatch] = Field(description="best matches first, then by id")

@@ -8,6 +8,7 @@ which score the snapshot holds and the parts that add up to it.
   score (docs/koc-score.md).
 
 Parts are listed largest first, ties by name; points are rounded to 3 decimals.
+Each part's `label` is its name in the reader's language (api.reasons).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from api.models import ScoreKind, ScorePart
+from api.reasons import part_label
 from graph.analysis.learned_features import LEARNED_FEATURES
 from graph.analysis.score import score_info
 from graph.analysis.snapshot import AnalysisParams
@@ -49,7 +51,12 @@ def explain_score(snapshot: SavedSnapshot | None, row: dict | None) -> ScoreExpl
         parts = [(name, weights.get(name, 0.0)) for name in SCORE_SIGNALS]
     out.parts = sorted(
         (
-            ScorePart(signal=name, weight=weight, points=round(row.get(f"score_{name}") or 0.0, 3))
+            ScorePart(
+                signal=name,
+                label=part_label(name),
+                weight=weight,
+                points=round(row.get(f"score_{name}") or 0.0, 3),
+            )
             for name, weight in parts
         ),
         key=lambda p: (-p.points, p.signal),

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from api.analysis_worker import analyze_in_worker
 from api.cache import MISSING, SizedCache
+from api.i18n import N_
 from api.settings import Settings
 from api.shared_store import SharedStore
 from graph.analysis.kocs import SnapshotGraph, snapshot_graph
@@ -34,7 +35,8 @@ from graph.analysis.snapshot import (
     analyze,
     read_inputs,
 )
-from graph.live_index import LiveIndex, build_live_index
+from graph.live_index import LiveIndex
+from graph.live_index_build import build_live_index
 from graph.ranking import judged_fraudulent
 from graph.store import SavedSnapshot, Store
 from loaders.errors import SearchlightError
@@ -53,10 +55,14 @@ class BusyError(SearchlightError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(
-            f"the server is already running {limit} expensive computation(s), its limit "
-            "(KOC_MAX_EXPENSIVE_JOBS): KOC picks with new parameters (strategy, k, seed, "
-            f"exclude, model, ...); retry in {BUSY_RETRY_SECONDS} s, or ask for a list "
-            "already computed"
+            N_(
+                "the server is already running {limit} expensive computation(s), its limit "
+                "(KOC_MAX_EXPENSIVE_JOBS): KOC picks with new parameters (strategy, k, seed, "
+                "exclude, model, ...); retry in {seconds} s, or ask for a list "
+                "already computed"
+            ),
+            limit=limit,
+            seconds=BUSY_RETRY_SECONDS,
         )
         self.retry_after = BUSY_RETRY_SECONDS
 
@@ -65,7 +71,10 @@ class AnalysisRunningError(SearchlightError):
     """An analysis is already running; one at a time."""
 
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"analysis {job_id} is still running; poll GET /v1/analyses/{job_id}")
+        super().__init__(
+            N_("analysis {job_id} is still running; poll GET /v1/analyses/{job_id}"),
+            job_id=job_id,
+        )
         self.job_id = job_id
 
 
@@ -78,6 +87,7 @@ class Job:
     stage: str | None = "queued"
     finished_at: datetime | None = None
     error: str | None = None
+    failure: SearchlightError | None = None  # the error, to show in each reader's language
     summary: dict | None = None
     done: threading.Event | None = None
     refused: bool = False  # the parameters themselves were wrong (an empty window)
@@ -335,10 +345,15 @@ class Service:
             job.status = "succeeded"
         except SearchlightError as exc:
             job.status, job.error = "failed", str(exc)
+            # A copy that was never raised: no traceback holds the analysis' tables.
+            job.failure = SearchlightError(exc.message, **exc.params)
             job.refused = isinstance(exc, EmptyWindowError)
         except Exception as exc:  # a bug: keep the server up, say so in the job
             log.exception("analysis %s failed", job.id)
-            job.status, job.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            job.failure = SearchlightError(
+                "internal error: {kind}: {error}", kind=type(exc).__name__, error=str(exc)
+            )
+            job.status, job.error = "failed", str(job.failure)
         finally:
             job.stage = None
             job.finished_at = datetime.now(UTC)

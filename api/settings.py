@@ -16,11 +16,13 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.i18n import DEFAULT_LANG, Lang
 from api.wecom.crypto import aes_key
 from api.wecom.pushes import DEFAULT_STATE_PATTERN, compile_state_pattern
 from graph.analysis.fraud import FraudRules
 from graph.analysis.snapshot_tables import SCORE_KINDS
-from graph.store import DEFAULT_STORE_URL, Store, open_store
+from graph.store import Store
+from graph.store_url import DEFAULT_STORE_URL, open_store
 from loaders.canonical import DEFAULT_TIMEZONE
 from loaders.errors import SearchlightError
 from loaders.validate import DEFAULT_TIME_BOUNDS, TimeBounds
@@ -42,7 +44,15 @@ class Settings(BaseSettings):
     store_url: str = Field(
         DEFAULT_STORE_URL, description="a file path or duckdb:///path (embedded store)"
     )
-    timezone: str = Field(DEFAULT_TIMEZONE, description="zone of naive times in source files")
+    timezone: str = Field(
+        DEFAULT_TIMEZONE,
+        description="zone of naive times in source files, and of every time shown to a person",
+    )
+    lang: Lang = Field(
+        DEFAULT_LANG,
+        description="language of what people read (zh or en): the CLI without --lang, pages "
+        "and API errors without ?lang, the koc_lang cookie or Accept-Language (docs/i18n.md)",
+    )
     event_earliest: datetime = Field(
         DEFAULT_TIME_BOUNDS.earliest,
         description="events before this time are rejected at ingest (ISO 8601 with a zone)",
@@ -325,4 +335,4 @@ def get_settings() -> Settings:
             f"{e['msg']}"
             for e in exc.errors()
         )
-        raise SettingsError(f"bad setting: {problems}") from None
+        raise SettingsError("bad setting: {problems}", problems=problems) from None

@@ -78,7 +78,7 @@ from api_neo4j import describe_setup, loaded_neo4j, wait_for_index  # noqa: E402
 from neo4j_server import sampled_rss  # noqa: E402
 from serving import analysed_copy, latency_summary, served  # noqa: E402
 
-from graph.store import NEO4J_SCHEMES  # noqa: E402
+from graph.store_url import NEO4J_SCHEMES  # noqa: E402
 
 KEY = "bench-viewer-key-0123456789"
 CLIENTS = 32

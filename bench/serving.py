@@ -20,12 +20,13 @@ KOC = Path(sys.executable).with_name("koc")
 
 
 @contextmanager
-def analysed_copy(workdir: Path, size: str, name: str) -> Iterator[Path]:
-    """A throwaway copy of the cached store of `size` users, analysed (with
-    fraud flags); the cache itself is never served, so it stays as it was."""
+def analysed_copy(workdir: Path, size: str, name: str, shape: str = "steady") -> Iterator[Path]:
+    """A throwaway copy of the cached store of `size` users (of the generator's
+    `shape`), analysed (with fraud flags); the cache itself is never served,
+    so it stays as it was."""
     workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / f"{name}-{size}.duckdb"
-    shutil.copy(prepare(workdir, size), store)
+    shutil.copy(prepare(workdir, size, shape), store)
     try:
         ensure_analysed(store)
         yield store

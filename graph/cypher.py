@@ -17,9 +17,9 @@ tests (no errors, no deprecations). Rules every statement here keeps:
 Graph model (DESIGN.md, "Graph model"):
 
     (:Event {id, type, inviter_id, invitee_id, occurred_at, campaign, channel,
-             staff_id, amount, device_id, ip, line, batch_id})   the event log
+             staff_id, amount, device_id, ip, invitee_name, line, batch_id})   the event log
     (:User {id, first_seen, joined_at, referred_by, converted_at, amount,
-            churned_at, away_from, away_until, review_status, snapshot_id,
+            churned_at, away_from, away_until, name, review_status, snapshot_id,
             <analysis columns>})   away_*: the churn periods, as lists
     (:User)-[:REFERRED {event_id, at, campaign, channel, staff_id}]->(:User)
     (:User)-[:INVITED {count, first_at, last_at}]->(:User)
@@ -34,6 +34,11 @@ Graph model (DESIGN.md, "Graph model"):
 
 from __future__ import annotations
 
+from graph.cypher_dashboard import (  # noqa: F401  (re-exported)
+    CAMPAIGN_DAYS,
+    CAMPAIGN_JOINS,
+    CAMPAIGN_LAST_SHARED,
+)
 from graph.cypher_gds import (  # noqa: F401  (the GDS engine's, listed here too)
     GDS_DROP,
     GDS_PROJECT_ALL,
@@ -66,6 +71,7 @@ from graph.cypher_ingest import (  # noqa: F401  (re-exported)
     UNFINISHED_BATCHES,
     WATERMARK,
 )
+from graph.cypher_joins import FIRST_JOINS  # noqa: F401  (re-exported)
 from graph.cypher_live import (  # noqa: F401  (re-exported)
     LIVE_CHURNS,
     LIVE_CONVERTS,
@@ -80,6 +86,12 @@ from graph.cypher_maintenance import (  # noqa: F401  (re-exported)
     RENAME_EVENTS,
     SCHEMA_VERSION_READ,
     SCHEMA_VERSION_WRITE,
+)
+from graph.cypher_names import (  # noqa: F401  (re-exported)
+    EVENT_NAMES,
+    SEARCH_USERS,
+    SET_USER_NAMES,
+    USER_NAMES,
 )
 from graph.cypher_snapshots import (  # noqa: F401  (re-exported)
     CLEAR_WRITTEN_BACK,
@@ -260,7 +272,7 @@ USER = """
 MATCH (u:User {id: $user_id})
 RETURN u.id AS id, u.first_seen AS first_seen, u.joined_at AS joined_at,
     u.referred_by AS referred_by, u.converted_at AS converted_at,
-    coalesce(u.amount, 0.0) AS amount, u.churned_at AS churned_at
+    coalesce(u.amount, 0.0) AS amount, u.churned_at AS churned_at, u.name AS name
 """
 
 # REFERRED has at most one edge into a user, so there is one path per

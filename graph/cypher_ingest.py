@@ -29,7 +29,8 @@ ANY_EVENT = "MATCH (e:Event) RETURN count(e) > 0 AS found"
 _EVENT_PROPERTIES = f"""type: row.type, inviter_id: row.inviter_id,
     invitee_id: row.invitee_id, occurred_at: {_time("row.occurred_at")},
     campaign: row.campaign, channel: row.channel, staff_id: row.staff_id, amount: row.amount,
-    device_id: row.device_id, ip: row.ip, line: row.line, batch_id: $batch_id"""
+    device_id: row.device_id, ip: row.ip, invitee_name: row.invitee_name, line: row.line,
+    batch_id: $batch_id"""
 
 CREATE_EVENTS = f"""
 UNWIND $rows AS row
@@ -70,13 +71,15 @@ RETURN e.invitee_id AS invitee, e.inviter_id AS inviter
 """
 
 # What deriving a set of users needs from the log: every event in which
-# they are the invitee, and when each first invited anyone.
+# they are the invitee (with its name and ingest order, for the user's
+# name), and when each first invited anyone.
 SCOPE_EVENTS = f"""
 UNWIND $ids AS uid
 MATCH (e:Event {{invitee_id: uid}})
 RETURN e.id AS event_id, e.type AS type, e.inviter_id AS inviter_id, uid AS invitee_id,
     {_micros("e.occurred_at")} AS occurred_at, e.campaign AS campaign, e.channel AS channel,
-    e.staff_id AS staff_id, e.amount AS amount
+    e.staff_id AS staff_id, e.amount AS amount, e.invitee_name AS invitee_name,
+    e.batch_id AS batch_id, e.line AS line
 """
 
 INVITER_FIRSTS = f"""
@@ -93,7 +96,7 @@ _USER_PROPERTIES = f"""first_seen: {_time("row.first_seen")}, joined_at: {_time(
     referred_by: row.referred_by, converted_at: {_time("row.converted_at")},
     amount: row.amount, churned_at: {_time("row.churned_at")},
     away_from: [t IN row.away_from | {_time("t")}],
-    away_until: [t IN row.away_until | {_time("t")}]"""
+    away_until: [t IN row.away_until | {_time("t")}], name: row.name"""
 
 
 CREATE_USERS = f"""

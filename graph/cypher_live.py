@@ -22,7 +22,8 @@ RETURN page[-1].id AS last,
     [u IN page | u.referred_by] AS referred_by,
     [u IN page | {_micros("u.converted_at")}] AS converted_at,
     [u IN page | coalesce(u.amount, 0.0)] AS amount,
-    [u IN page | {_micros("u.churned_at")}] AS churned_at
+    [u IN page | {_micros("u.churned_at")}] AS churned_at,
+    [u IN page | u.name] AS name
 """
 
 LIVE_REFERRED = f"""

@@ -9,8 +9,10 @@ stores cannot disagree on what a log means).
   smallest event_id), when that join names an inviter;
 - `invited`: every other inviter-invitee pair from invites and joins;
 - `users`: first seen (as invitee or inviter), joined, referred by,
-  converted (earliest) with amounts summed, and churned unless a join came
-  after the last churn (the user came back);
+  converted (earliest) with amounts summed, churned unless a join came
+  after the last churn (the user came back), and its name: the
+  `invitee_name` of its latest event that carries one (by time, then
+  ingest order: batch, line), so a later event without a name keeps it;
 - `churns`: every period a user was away, from a churn (the first of a
   run) to the next join after it (`returned_at`, null while still away), so
   a window ending inside a period reads the user as churned even after it
@@ -26,7 +28,9 @@ DERIVED_TABLES = """
 CREATE TABLE IF NOT EXISTS users (
     id VARCHAR NOT NULL, first_seen TIMESTAMPTZ NOT NULL, joined_at TIMESTAMPTZ,
     referred_by VARCHAR, converted_at TIMESTAMPTZ, amount DECIMAL(18, 4) NOT NULL,
-    churned_at TIMESTAMPTZ
+    churned_at TIMESTAMPTZ,
+    -- after churned_at: schema version 3 added it (graph.embedded_migrations)
+    name VARCHAR
 );
 CREATE TABLE IF NOT EXISTS referred (
     referrer_id VARCHAR NOT NULL, invitee_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL,
@@ -44,6 +48,11 @@ CREATE TABLE IF NOT EXISTS invited (
 # Users away at the end of a window (`$until`): inside one of their churn periods.
 CHURNED_AT_SQL = """SELECT DISTINCT user_id FROM churns
     WHERE churned_at < $until AND (returned_at IS NULL OR returned_at >= $until)"""
+
+# A user's name over its events as invitee (grouped by invitee_id): the
+# latest `invitee_name` given, by time, then ingest order (batch, line).
+LATEST_NAME_SQL = """arg_max(invitee_name, (occurred_at, batch_id, line))
+            FILTER (WHERE invitee_name IS NOT NULL)"""
 
 # {invitees} / {users} filter the log to the touched ids, or are empty when
 # the whole graph is derived; {as_inviter} is where first-as-inviter times
@@ -91,7 +100,8 @@ WITH own AS (
         max(occurred_at) FILTER (WHERE type = 'join') AS last_join,
         min(occurred_at) FILTER (WHERE type = 'convert') AS converted_at,
         coalesce(sum(amount) FILTER (WHERE type = 'convert'), 0) AS amount,
-        max(occurred_at) FILTER (WHERE type = 'churn') AS last_churn
+        max(occurred_at) FILTER (WHERE type = 'churn') AS last_churn,
+        {LATEST_NAME_SQL} AS name
     FROM events WHERE true {users}
     GROUP BY invitee_id
 ), as_inviter AS ({as_inviter})
@@ -99,7 +109,8 @@ SELECT coalesce(o.id, i.id), least(o.first_as_invitee, i.first_as_inviter), o.jo
     r.referrer_id, o.converted_at, coalesce(o.amount, 0),
     -- churned unless a join came after the last churn (the user came back)
     CASE WHEN o.last_churn IS NOT NULL AND (o.last_join IS NULL OR o.last_churn >= o.last_join)
-         THEN o.last_churn END
+         THEN o.last_churn END,
+    o.name
 FROM own o
 FULL JOIN as_inviter i ON i.id = o.id
 LEFT JOIN referred r ON r.invitee_id = coalesce(o.id, i.id);
@@ -134,4 +145,4 @@ def derive(con: duckdb.DuckDBPyConnection, *, scoped: bool, as_inviter: str | No
         con.execute("CREATE OR REPLACE TEMP TABLE scope_users (id VARCHAR)")
         filters = dict(invitees="", e_invitees="", users="", inviter_users="")
     source = as_inviter or _AS_INVITER.format(inviter_users=filters["inviter_users"])
-    con.execute(_REFRESH.format(as_inviter=source, **filters))
+    con.execute(_REFRESH.format(as_inviter=source, LATEST_NAME_SQL=LATEST_NAME_SQL, **filters))

@@ -6,7 +6,7 @@ Tables (timestamps are UTC instants):
   that brought it (`batch_id` doubles as the watermark of what a later
   analysis saw);
 - `users(id, first_seen, joined_at, referred_by, converted_at, amount,
-  churned_at)`;
+  churned_at, name)`;
 - `referred(referrer_id, invitee_id, event_id, at, campaign, channel,
   staff_id)`: the attributed first join of each invitee (earliest time,
   then smallest event_id), when that join names an inviter;
@@ -36,6 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from graph import (
+    embedded_dashboard,
     embedded_ingest,
     embedded_migrations,
     embedded_reads,
@@ -44,12 +45,12 @@ from graph import (
     repair,
 )
 from graph.derive import DERIVED_TABLES
-from graph.duckdb_tables import LATEST, has_table, instant, scalar
+from graph.duckdb_tables import LATEST, has_table, scalar
+from graph.ego import EgoNetwork
 from graph.embedded_reads import window_filter
 from graph.store import (
-    TOP_COUNTS,
     BatchResult,
-    EgoNetwork,
+    CampaignFacts,
     GraphTables,
     LiveFacts,
     Review,
@@ -57,13 +58,12 @@ from graph.store import (
     StoreError,
     StoreLockedError,
     StoreStats,
-    UserNotFoundError,
     UserRecord,
     Window,
-    bounded_neighbourhood,
+    check_top_count,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = (
     DERIVED_TABLES
@@ -99,6 +99,33 @@ class _Known:
     watermark: int | None = None
 
 
+def _connect(
+    path: Path, read_only: bool, memory_limit: str, threads: int
+) -> duckdb.DuckDBPyConnection:
+    """DuckDB's connection to the file; `StoreLockedError` naming the process
+    that holds it, `StoreError` for any other reason it cannot be opened."""
+    try:
+        return duckdb.connect(
+            str(path),
+            read_only=read_only,
+            config={"memory_limit": memory_limit, "threads": threads},
+        )
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            pid = _LOCK_PID.search(text)
+            holder = f" (PID {pid.group(1)})" if pid else ""
+            raise StoreLockedError(
+                "store {path} is in use by another process{holder}; wait for it to finish, or "
+                "stop it (a running koc serve holds its store: use the API meanwhile)",
+                path=path,
+                holder=holder,
+            ) from exc
+        raise StoreError("store {path} cannot be opened: {text}", path=path, text=text) from exc
+    except duckdb.Error as exc:
+        raise StoreError("store {path} cannot be opened: {error}", path=path, error=exc) from exc
+
+
 class EmbeddedStore:
     """A DuckDB file store. Open it read-only to read beside another reader."""
 
@@ -113,28 +140,12 @@ class EmbeddedStore:
         self.path = Path(path)
         self.url = f"duckdb:///{self.path}"
         if read_only and not self.path.exists():
-            raise StoreError(f"no store at {self.path} (ingest some events first: koc ingest FILE)")
+            raise StoreError(
+                "no store at {path} (ingest some events first: koc ingest FILE)", path=self.path
+            )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._con = duckdb.connect(
-                str(self.path),
-                read_only=read_only,
-                config={"memory_limit": memory_limit, "threads": threads},
-            )
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" in text.lower():
-                pid = _LOCK_PID.search(text)
-                holder = f" (PID {pid.group(1)})" if pid else ""
-                raise StoreLockedError(
-                    f"store {self.path} is in use by another process{holder}; "
-                    "wait for it to finish, or stop it (a running koc serve holds its store: "
-                    "use the API meanwhile)"
-                ) from exc
-            raise StoreError(f"store {self.path} cannot be opened: {text}") from exc
-        except duckdb.Error as exc:
-            raise StoreError(f"store {self.path} cannot be opened: {exc}") from exc
+        self._con = _connect(self.path, read_only, memory_limit, threads)
         self._con.execute("SET TimeZone = 'UTC'")
         # Big batches are re-sorted anyway; not keeping input order saves memory.
         self._con.execute("SET preserve_insertion_order = false")
@@ -174,14 +185,19 @@ class EmbeddedStore:
     def _check_version(self) -> None:
         found = self._version()
         if found != SCHEMA_VERSION:
-            upgrade = (
-                "; open it for writing once to upgrade it (koc migrate)"
-                if found is not None and found < SCHEMA_VERSION
-                else ""
-            )
+            if found is not None and found < SCHEMA_VERSION:
+                raise StoreError(
+                    "store {path} has schema version {found}; this Searchlight reads version "
+                    "{version}; open it for writing once to upgrade it (koc migrate)",
+                    path=self.path,
+                    found=found or "none",
+                    version=SCHEMA_VERSION,
+                )
             raise StoreError(
-                f"store {self.path} has schema version {found or 'none'}; this Searchlight "
-                f"reads version {SCHEMA_VERSION}{upgrade}"
+                "store {path} has schema version {found}; this Searchlight reads version {version}",
+                path=self.path,
+                found=found or "none",
+                version=SCHEMA_VERSION,
             )
 
     def close(self) -> None:
@@ -228,8 +244,7 @@ class EmbeddedStore:
         return embedded_reads.read_graph(self._con, window, self.watermark())
 
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
-        if by not in TOP_COUNTS:
-            raise StoreError(f"cannot rank by {by!r} live; choose one of {', '.join(TOP_COUNTS)}")
+        check_top_count(by)
         return embedded_reads.top_referrers(
             self._con, window, by, limit, offset, self._fraudulent_sql()
         )
@@ -243,11 +258,23 @@ class EmbeddedStore:
             f"SELECT count(DISTINCT e.referrer_id) FROM referred e WHERE {referred_where}", params
         )
 
+    def campaign_facts(self, window: Window, zone: str) -> CampaignFacts:
+        return embedded_dashboard.campaign_facts(self._con, window, zone)
+
     def user(self, user_id: str) -> UserRecord:
         return embedded_reads.user_record(self._con, user_id)
 
     def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
         return embedded_reads.referral_chain(self._con, user_id, limit)
+
+    def user_names(self, ids: Iterable[str]) -> dict[str, str]:
+        return embedded_reads.user_names(self._con, ids)
+
+    def search_users(self, q: str, limit: int = 20) -> pa.Table:
+        return embedded_reads.search_users(self._con, q, limit)
+
+    def first_joins(self, ids: Iterable[str]) -> pa.Table:
+        return embedded_reads.first_joins(self._con, ids)
 
     def _fraudulent_sql(self) -> str:
         """Users judged fraudulent: flagged in the latest snapshot, not approved."""
@@ -263,35 +290,7 @@ class EmbeddedStore:
                    WHERE snapshot_id = (SELECT id FROM snapshots {LATEST}) {approved}"""
 
     def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
-        if hops < 0 or limit < 1:
-            raise StoreError("hops must be 0 or more and limit at least 1")
-        con = self._con
-        if not self._scalar("SELECT count(*) FROM users WHERE id = ?", [user_id]):
-            raise UserNotFoundError(f"no user {user_id!r} in store {self.path}")
-
-        def neighbours(frontier: list[str], cap: int) -> list[str]:
-            rows = con.sql(
-                f"""SELECT DISTINCT other FROM ({_TIES_SQL}) t
-                    WHERE t.one IN (SELECT unnest($frontier::VARCHAR[]))
-                    ORDER BY other LIMIT $cap""",
-                params={"frontier": frontier, "cap": cap},
-            ).fetchall()
-            return [r[0] for r in rows]
-
-        kept, truncated = bounded_neighbourhood(user_id, hops, limit, neighbours)
-        ids = [k for k, _ in kept]
-        ties = con.sql(
-            """SELECT referrer_id AS source, invitee_id AS target, 'REFERRED' AS kind FROM referred
-               WHERE referrer_id IN (SELECT unnest($ids::VARCHAR[]))
-                 AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
-               UNION ALL
-               SELECT inviter_id, invitee_id, 'INVITED' FROM invited
-               WHERE inviter_id IN (SELECT unnest($ids::VARCHAR[]))
-                 AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
-               ORDER BY source, target, kind""",
-            params={"ids": ids},
-        ).to_arrow_table()
-        return EgoNetwork.of(kept, ties, truncated)
+        return embedded_reads.ego_network(self._con, user_id, hops, limit, self.path)
 
     def watermark(self) -> int:
         # Only this object writes while it is open (DuckDB's file lock keeps
@@ -339,40 +338,4 @@ class EmbeddedStore:
         return has_table(self._con, name)
 
     def stats(self) -> StoreStats:
-        con = self._con
-
-        one = self._scalar
-
-        by_type = dict(
-            con.execute("SELECT type, count(*) FROM events GROUP BY type ORDER BY type").fetchall()
-        )
-        campaigns = [
-            r[0]
-            for r in con.execute(
-                "SELECT DISTINCT campaign FROM events WHERE campaign IS NOT NULL ORDER BY campaign"
-            ).fetchall()
-        ]
-        first, last = con.execute(
-            "SELECT min(occurred_at)::VARCHAR, max(occurred_at)::VARCHAR FROM events"
-        ).fetchall()[0]
-        return StoreStats(
-            users=one("SELECT count(*) FROM users"),
-            events=sum(by_type.values()),
-            events_by_type=by_type,
-            referred_edges=one("SELECT count(*) FROM referred"),
-            invited_ties=one("SELECT count(*) FROM invited"),
-            campaigns=len(campaigns),
-            campaign_names=campaigns,
-            first_event_at=instant(first),
-            last_event_at=instant(last),
-            batches=one("SELECT count(*) FROM batches"),
-        )
-
-
-# Every tie seen from both ends: (one, other) for REFERRED and INVITED.
-_TIES_SQL = """
-    SELECT referrer_id AS one, invitee_id AS other FROM referred
-    UNION ALL SELECT invitee_id, referrer_id FROM referred
-    UNION ALL SELECT inviter_id, invitee_id FROM invited
-    UNION ALL SELECT invitee_id, inviter_id FROM invited
-"""
+        return embedded_reads.stats(self._con)

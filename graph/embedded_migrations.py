@@ -12,6 +12,10 @@ Version 1 → 2:
   old events);
 - the derived tables, `churns` new among them, are derived again: the
   attributed join among simultaneous joins follows the event id.
+
+Version 2 → 3:
+- each user keeps its name (`users.name`, graph.derive): the latest
+  `invitee_name` its events carry, filled from the log.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import logging
 
 import duckdb
 
-from graph.derive import DERIVED_TABLES, derive
+from graph.derive import DERIVED_TABLES, LATEST_NAME_SQL, derive
 from loaders.canonical import hashed_event_id_sql, legacy_hashed_event_id_sql
 
 log = logging.getLogger("searchlight.store")
@@ -29,7 +33,7 @@ log = logging.getLogger("searchlight.store")
 def migrate(con: duckdb.DuckDBPyConnection, found: int, target: int) -> int:
     """Bring the store on `con` from schema version `found` to `target`;
     the number of event ids rewritten."""
-    steps = {1: _v1_to_v2}
+    steps = {1: _v1_to_v2, 2: _v2_to_v3}
     rewritten = 0
     con.execute("BEGIN TRANSACTION")
     try:
@@ -56,3 +60,17 @@ def _v1_to_v2(con: duckdb.DuckDBPyConnection) -> int:
     derive(con, scoped=False)
     log.info("store upgraded to schema version 2: %d hashed event ids rewritten", rehashed)
     return rehashed
+
+
+def _v2_to_v3(con: duckdb.DuckDBPyConnection) -> int:
+    # A store coming from version 1 has the column already (derived again).
+    con.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS name VARCHAR")
+    named = con.execute(
+        f"""UPDATE users SET name = n.name FROM (
+                SELECT invitee_id AS id, {LATEST_NAME_SQL} AS name FROM events
+                GROUP BY invitee_id
+            ) n
+            WHERE users.id = n.id AND n.name IS NOT NULL"""
+    ).fetchall()[0][0]
+    log.info("store upgraded to schema version 3: %d users named", named)
+    return 0

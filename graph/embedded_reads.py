@@ -1,17 +1,30 @@
-"""The embedded store's large reads: a window's graph and the live
-rankings, as SQL over its tables (graph.embedded)."""
+"""The embedded store's reads: a window's graph, the live rankings, users,
+their names, chains and ego networks, and the store's counts, as SQL over
+its tables (graph.embedded)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from graph import user_search
 from graph.derive import CHURNED_AT_SQL
-from graph.duckdb_tables import instant
-from graph.store import GraphTables, LiveFacts, UserNotFoundError, UserRecord, Window
+from graph.duckdb_tables import instant, scalar
+from graph.ego import EgoNetwork, bounded_neighbourhood
+from graph.store import (
+    FIRST_JOINS,
+    GraphTables,
+    LiveFacts,
+    StoreError,
+    StoreStats,
+    UserNotFoundError,
+    UserRecord,
+    Window,
+)
 
 
 def read_graph(con: duckdb.DuckDBPyConnection, window: Window, watermark: int) -> GraphTables:
@@ -91,7 +104,7 @@ def _live_facts(table: Callable[[str], pa.Table]) -> LiveFacts:
     return LiveFacts(
         users=table(
             """SELECT id, first_seen, joined_at, referred_by, converted_at,
-                   amount::DOUBLE AS amount, churned_at FROM users ORDER BY id"""
+                   amount::DOUBLE AS amount, churned_at, name FROM users ORDER BY id"""
         ),
         referred=table('SELECT referrer_id, invitee_id, "at", campaign FROM referred'),
         invited=table("SELECT inviter_id, invitee_id FROM invited"),
@@ -159,13 +172,13 @@ def window_filter(window: Window, time_column: str = "occurred_at") -> tuple[str
 def user_record(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRecord:
     rows = con.execute(
         """SELECT id, first_seen::VARCHAR, joined_at::VARCHAR, referred_by,
-               converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR
+               converted_at::VARCHAR, amount::DOUBLE, churned_at::VARCHAR, name
            FROM users WHERE id = ?""",
         [user_id],
     ).fetchall()
     if not rows:
-        raise UserNotFoundError(f"no user {user_id!r} in the store")
-    uid, first, joined, referred_by, converted, amount, churned = rows[0]
+        raise UserNotFoundError("no user {user_id!r} in the store", user_id=user_id)
+    uid, first, joined, referred_by, converted, amount, churned, name = rows[0]
     return UserRecord(
         uid,
         instant(first),
@@ -174,7 +187,67 @@ def user_record(con: duckdb.DuckDBPyConnection, user_id: str) -> UserRecord:
         instant(converted),
         float(amount),
         instant(churned),
+        name,
     )
+
+
+# Ids a query of `user_names` takes at a time.
+NAMES_CHUNK = 50_000
+
+
+def user_names(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> dict[str, str]:
+    """`Store.user_names`: a join of each chunk of ids with `users`."""
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), NAMES_CHUNK):
+        part = pa.table({"id": pa.array(wanted[start : start + NAMES_CHUNK], pa.string())})
+        named = (
+            con.from_arrow(part)
+            .join(con.table("users"), "id")
+            .filter("name IS NOT NULL")
+            .select("id, name")
+            .to_arrow_table()
+        )
+        found.update(zip(named["id"].to_pylist(), named["name"].to_pylist(), strict=True))
+    return found
+
+
+def first_joins(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> pa.Table:
+    """`Store.first_joins`: each chunk of ids' join events from the log, the
+    first per user kept."""
+    wanted = list(dict.fromkeys(ids))
+    parts = [FIRST_JOINS.empty_table()]
+    for start in range(0, len(wanted), NAMES_CHUNK):
+        parts.append(
+            con.sql(
+                """SELECT invitee_id AS id, staff_id, channel FROM events
+                   WHERE type = 'join' AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
+                   QUALIFY row_number() OVER (
+                       PARTITION BY invitee_id ORDER BY occurred_at, event_id) = 1""",
+                params={"ids": wanted[start : start + NAMES_CHUNK]},
+            )
+            .to_arrow_table()
+            .cast(FIRST_JOINS)
+        )
+    return pa.concat_tables(parts)
+
+
+def search_users(con: duckdb.DuckDBPyConnection, q: str, limit: int) -> pa.Table:
+    """`Store.search_users` (graph.user_search) as one scan of `users`."""
+    user_search.check(q, limit)
+    ranked = con.sql(
+        """SELECT id, name, CASE
+                WHEN id = $q THEN 0 WHEN lower(name) = lower($q) THEN 1
+                WHEN starts_with(id, $q) OR starts_with(lower(name), lower($q)) THEN 2
+                ELSE 3 END AS rank
+           FROM users
+           WHERE starts_with(id, $q) OR contains(lower(name), lower($q))
+           ORDER BY rank, id LIMIT $limit""",
+        params={"q": q, "limit": limit},
+    ).to_arrow_table()
+    match = pa.array(user_search.MATCHES).take(ranked["rank"])
+    table = ranked.drop_columns(["rank"]).append_column("match", match)
+    return table.cast(user_search.SCHEMA)
 
 
 def referral_chain(con: duckdb.DuckDBPyConnection, user_id: str, limit: int = 100) -> list[str]:
@@ -193,3 +266,75 @@ def referral_chain(con: duckdb.DuckDBPyConnection, user_id: str, limit: int = 10
         seen.add(current)
         chain.append(current)
     return chain
+
+
+def ego_network(
+    con: duckdb.DuckDBPyConnection, user_id: str, hops: int, limit: int, path: Path
+) -> EgoNetwork:
+    """`Store.ego_network`: one query per hop for the next users (at most the
+    room left), then one for the ties among them."""
+    if hops < 0 or limit < 1:
+        raise StoreError("hops must be 0 or more and limit at least 1")
+    if not scalar(con, "SELECT count(*) FROM users WHERE id = ?", [user_id]):
+        raise UserNotFoundError("no user {user_id!r} in store {path}", user_id=user_id, path=path)
+
+    def neighbours(frontier: list[str], cap: int) -> list[str]:
+        rows = con.sql(
+            f"""SELECT DISTINCT other FROM ({_TIES_SQL}) t
+                WHERE t.one IN (SELECT unnest($frontier::VARCHAR[]))
+                ORDER BY other LIMIT $cap""",
+            params={"frontier": frontier, "cap": cap},
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    kept, truncated = bounded_neighbourhood(user_id, hops, limit, neighbours)
+    ids = [k for k, _ in kept]
+    ties = con.sql(
+        """SELECT referrer_id AS source, invitee_id AS target, 'REFERRED' AS kind FROM referred
+           WHERE referrer_id IN (SELECT unnest($ids::VARCHAR[]))
+             AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
+           UNION ALL
+           SELECT inviter_id, invitee_id, 'INVITED' FROM invited
+           WHERE inviter_id IN (SELECT unnest($ids::VARCHAR[]))
+             AND invitee_id IN (SELECT unnest($ids::VARCHAR[]))
+           ORDER BY source, target, kind""",
+        params={"ids": ids},
+    ).to_arrow_table()
+    return EgoNetwork.of(kept, ties, truncated)
+
+
+# Every tie seen from both ends: (one, other) for REFERRED and INVITED.
+_TIES_SQL = """
+    SELECT referrer_id AS one, invitee_id AS other FROM referred
+    UNION ALL SELECT invitee_id, referrer_id FROM referred
+    UNION ALL SELECT inviter_id, invitee_id FROM invited
+    UNION ALL SELECT invitee_id, inviter_id FROM invited
+"""
+
+
+def stats(con: duckdb.DuckDBPyConnection) -> StoreStats:
+    """`Store.stats`: counts of the tables, events by type, campaigns, time span."""
+    by_type = dict(
+        con.execute("SELECT type, count(*) FROM events GROUP BY type ORDER BY type").fetchall()
+    )
+    campaigns = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT campaign FROM events WHERE campaign IS NOT NULL ORDER BY campaign"
+        ).fetchall()
+    ]
+    first, last = con.execute(
+        "SELECT min(occurred_at)::VARCHAR, max(occurred_at)::VARCHAR FROM events"
+    ).fetchall()[0]
+    return StoreStats(
+        users=scalar(con, "SELECT count(*) FROM users"),
+        events=sum(by_type.values()),
+        events_by_type=by_type,
+        referred_edges=scalar(con, "SELECT count(*) FROM referred"),
+        invited_ties=scalar(con, "SELECT count(*) FROM invited"),
+        campaigns=len(campaigns),
+        campaign_names=campaigns,
+        first_event_at=instant(first),
+        last_event_at=instant(last),
+        batches=scalar(con, "SELECT count(*) FROM batches"),
+    )

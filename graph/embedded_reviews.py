@@ -25,9 +25,11 @@ def record(
     con: duckdb.DuckDBPyConnection, path: Path, user_id: str, status: str, note: str, reviewer: str
 ) -> Review:
     if status not in ("approved", "declined"):
-        raise StoreError(f"review status must be approved or declined, not {status!r}")
+        raise StoreError(
+            "review status must be approved or declined, not {status!r}", status=status
+        )
     if not scalar(con, "SELECT count(*) FROM users WHERE id = ?", [user_id]):
-        raise UserNotFoundError(f"no user {user_id!r} in store {path}")
+        raise UserNotFoundError("no user {user_id!r} in store {path}", user_id=user_id, path=path)
     # Decisions on one user get strictly increasing times, so the latest
     # is well defined even for two within a microsecond.
     last = scalar(con, "SELECT max(reviewed_at) FROM reviews WHERE user_id = ?", [user_id])

@@ -133,7 +133,10 @@ def ids(con: duckdb.DuckDBPyConnection) -> list[str]:
 def record_export(con: duckdb.DuckDBPyConnection, snapshot_id: str) -> None:
     """Mark a snapshot exported (the first export's time is kept)."""
     if snapshot_id not in ids(con):
-        raise StoreError(f"no snapshot {snapshot_id!r} in the store (never saved, or pruned)")
+        raise StoreError(
+            "no snapshot {snapshot_id!r} in the store (never saved, or pruned)",
+            snapshot_id=snapshot_id,
+        )
     con.execute(
         """CREATE TABLE IF NOT EXISTS snapshot_exports (
                snapshot_id VARCHAR PRIMARY KEY, first_exported_at TIMESTAMPTZ NOT NULL)"""

@@ -11,10 +11,13 @@ tie-break by code, and a sorted set of codes is a sorted set of ids.
 The index answers exactly what the store's own reads answer (the API falls
 back to them while an index is being built; tests compare the two):
 `top_counts` is `Store.top_referrers` for every referrer at once, and
-`user`, `referral_chain` and `ego_network` have the store's signatures.
+`user`, `referral_chain`, `ego_network`, `user_names` and `search_users`
+have the store's signatures.
 
 >>> import pyarrow as pa
 >>> from datetime import datetime, UTC
+>>> from graph.live_index_build import build_live_index
+>>> from graph.store import LiveFacts
 >>> t = pa.array([datetime(2026, 3, d, tzinfo=UTC) for d in (1, 2, 3)], pa.timestamp("us", "UTC"))
 >>> none = pa.nulls(3, pa.timestamp("us", "UTC"))
 >>> facts = LiveFacts(
@@ -39,26 +42,27 @@ back to them while an index is being built; tests compare the two):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from graph.sorted_ids import SortedIds, row_at, single_array, sorted_by_id
+from graph.ego import EgoNetwork, bounded_neighbourhood
+from graph.sorted_ids import SortedIds, row_at, single_array
 from graph.store import (
-    EgoNetwork,
-    LiveFacts,
     StoreError,
     UserNotFoundError,
     UserRecord,
     Window,
-    bounded_neighbourhood,
 )
+from graph.user_search import search_arrays
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NEVER = np.iinfo(np.int64).max  # a returned_at that has not come yet
+NEVER = np.iinfo(np.int64).max  # a returned_at that has not come yet
 
 
 def micros(at: datetime | None, default: int) -> int:
@@ -103,12 +107,19 @@ class _Csr:
 
 
 class LiveIndex:
-    """See the module docstring; made by `build_live_index`."""
+    """See the module docstring; made by `graph.live_index_build`."""
 
     def __init__(self, arrays: dict[str, np.ndarray], users: pa.Table, campaigns: list[str]):
         self.users = users  # the facts' users, in code order
         self.ids = single_array(users["id"])
         self._find = SortedIds(self.ids)
+        # Each user's name (null where none), and lowercased once searched.
+        self.names = (
+            single_array(users["name"])
+            if "name" in users.column_names
+            else pa.nulls(len(self.ids), pa.string())
+        )
+        self._lowered: pa.Array | None = None
         self.campaigns = {name: code for code, name in enumerate(campaigns)}
         a = arrays
         n = len(self.ids)
@@ -147,7 +158,7 @@ class LiveIndex:
         """The user's code; `UserNotFoundError` if the store never saw it."""
         at = self._find.find(user_id)
         if at < 0:
-            raise UserNotFoundError(f"no user {user_id!r} in the store")
+            raise UserNotFoundError("no user {user_id!r} in the store", user_id=user_id)
         return at
 
     # -- live counts -----------------------------------------------------------
@@ -158,7 +169,7 @@ class LiveIndex:
         window's end, not fraudulent) and converted (a convert event of the
         invitee in the window and its campaigns), as `Store.top_referrers`."""
         since = micros(window.since, np.iinfo(np.int64).min)
-        until = micros(window.until, _NEVER)
+        until = micros(window.until, NEVER)
         lo, hi = np.searchsorted(self.edge_at, [since, until])
         keep = self._in_campaigns(self.edge_campaign[lo:hi], window.campaigns)
         slot = self.edge_slot[lo:hi][keep]
@@ -211,7 +222,29 @@ class LiveIndex:
             row["converted_at"],
             float(row["amount"]),
             row["churned_at"],
+            row.get("name"),
         )
+
+    # -- names -------------------------------------------------------------------
+
+    def user_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """As `Store.user_names`: the users of `ids` that have a name."""
+        codes = np.asarray([self._find.find(i) for i in dict.fromkeys(ids)], np.int64)
+        codes = codes[codes >= 0]
+        return self.names_of(codes)
+
+    def names_of(self, codes: np.ndarray) -> dict[str, str]:
+        """id -> name of the users at `codes` that have a name."""
+        at = pa.array(codes, pa.int64())
+        found = pa.table({"id": self.ids.take(at), "name": self.names.take(at)})
+        found = found.filter(pc.is_valid(found["name"]))
+        return dict(zip(found["id"].to_pylist(), found["name"].to_pylist(), strict=True))
+
+    def search_users(self, q: str, limit: int = 20) -> pa.Table:
+        """As `Store.search_users` (graph.user_search), over the names in memory."""
+        if self._lowered is None:
+            self._lowered = pc.utf8_lower(self.names)
+        return search_arrays(self.ids, self.names, q, limit, self._lowered)
 
     def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
         """As `Store.referral_chain`: referrers up to the root, nearest first,
@@ -293,77 +326,3 @@ class LiveIndex:
                 "kind": pa.array(np.where(kind[order] == 1, "REFERRED", "INVITED"), pa.string()),
             }
         )
-
-
-# The facts coded in a local DuckDB: `u` is the users' ids with their codes.
-_CODED = {
-    "edges": """SELECT a.code AS edge_referrer, b.code AS edge_invitee,
-            epoch_us(r."at") AS edge_at, coalesce(c.code, -1) AS edge_campaign
-        FROM referred r JOIN u a ON a.id = r.referrer_id JOIN u b ON b.id = r.invitee_id
-        LEFT JOIN campaigns c ON c.campaign = r.campaign
-        ORDER BY edge_at, edge_invitee""",
-    "invited": """SELECT a.code AS inviter, b.code AS invitee
-        FROM invited i JOIN u a ON a.id = i.inviter_id JOIN u b ON b.id = i.invitee_id""",
-    "churns": f"""SELECT a.code AS churn_user, epoch_us(p.churned_at) AS churn_from,
-            coalesce(epoch_us(p.returned_at), {_NEVER}) AS churn_until
-        FROM churns p JOIN u a ON a.id = p.user_id""",
-    "converts": """SELECT a.code AS convert_user, epoch_us(e.occurred_at) AS convert_at,
-            coalesce(c.code, -1) AS convert_campaign
-        FROM converts e JOIN u a ON a.id = e.invitee_id
-        LEFT JOIN campaigns c ON c.campaign = e.campaign
-        ORDER BY convert_at, convert_user""",
-    "fraudulent": "SELECT DISTINCT a.code AS fraudulent FROM fraudulent f JOIN u a ON a.id = f.id",
-}
-_SIZES = {"edges": "referred", "invited": "invited", "churns": "churns", "converts": "converts"}
-
-
-def build_live_index(facts: LiveFacts, fraudulent: pa.Array | None = None) -> LiveIndex:
-    """The index of `facts`, with the users judged `fraudulent` (ids; unknown
-    ones ignored); `StoreError` if a tie or event names a user the users
-    table lacks (the store would be inconsistent)."""
-    users = sorted_by_id(facts.users)
-    n = users.num_rows
-    con = duckdb.connect()
-    try:
-        con.register(
-            "u", pa.table({"id": users["id"], "code": pa.array(np.arange(n, dtype=np.int32))})
-        )
-        for name in ("referred", "invited", "churns", "converts"):
-            con.register(name, getattr(facts, name))
-        con.register("fraudulent", pa.table({"id": fraudulent or pa.array([], pa.string())}))
-        campaigns = [
-            r[0]
-            for r in con.sql(
-                """SELECT campaign FROM referred WHERE campaign IS NOT NULL
-                   UNION SELECT campaign FROM converts WHERE campaign IS NOT NULL
-                   ORDER BY campaign"""
-            ).fetchall()
-        ]
-        con.register(
-            "campaigns",
-            pa.table(
-                {
-                    "campaign": pa.array(campaigns, pa.string()),
-                    "code": pa.array(np.arange(len(campaigns), dtype=np.int32)),
-                }
-            ),
-        )
-        arrays: dict[str, np.ndarray] = {}
-        for name, sql in _CODED.items():
-            coded = con.sql(sql).fetchnumpy()
-            expected = getattr(facts, _SIZES[name]).num_rows if name in _SIZES else None
-            got = len(next(iter(coded.values())))
-            if expected is not None and got != expected:
-                raise StoreError(
-                    f"the store's {_SIZES[name]} name {expected - got} user(s) missing from its "
-                    "users; run `koc repair`"
-                )
-            arrays.update({k: np.asarray(v) for k, v in coded.items()})
-    finally:
-        con.close()
-    for key in (
-        *("edge_referrer", "edge_invitee", "inviter", "invitee", "churn_user", "convert_user"),
-        *("edge_campaign", "convert_campaign", "fraudulent"),
-    ):
-        arrays[key] = arrays[key].astype(np.int32)
-    return LiveIndex(arrays, users, campaigns)

@@ -145,9 +145,10 @@ def connect(
         if "gds.version" not in str(exc):
             raise
         raise GdsUnavailableError(
-            f"the Neo4j server at {url} has no Graph Data Science library: "
-            "`RETURN gds.version()` failed. Install the GDS plugin (docs/neo4j.md, "
-            '"Graph Data Science") or analyse with --engine searchlight'
+            "the Neo4j server at {url} has no Graph Data Science library: `RETURN "
+            'gds.version()` failed. Install the GDS plugin (docs/neo4j.md, "Graph Data '
+            'Science") or analyse with --engine searchlight',
+            url=url,
         ) from exc
     from graphdatascience import GraphDataScience
 

@@ -51,12 +51,12 @@ PARALLEL_WRITES = 2
 # Times as epoch microseconds (see graph.cypher).
 _EVENT_ROWS = """SELECT event_id AS id, type, inviter_id, invitee_id,
     epoch_us(occurred_at) AS occurred_at, campaign, channel, staff_id,
-    amount::DOUBLE AS amount, device_id, ip, line FROM events ORDER BY line"""
+    amount::DOUBLE AS amount, device_id, ip, invitee_name, line FROM events ORDER BY line"""
 # A user's churn periods as two lists (start, end), an open period ending
 # at OPEN_PERIOD_END: a Neo4j list holds no nulls.
 _USER_ROWS = f"""SELECT id, epoch_us(first_seen) AS first_seen, epoch_us(joined_at) AS joined_at,
     referred_by, epoch_us(converted_at) AS converted_at, amount::DOUBLE AS amount,
-    epoch_us(churned_at) AS churned_at, away_from, away_until
+    epoch_us(churned_at) AS churned_at, away_from, away_until, name
     FROM users LEFT JOIN (
         SELECT user_id AS id, list(epoch_us(churned_at) ORDER BY churned_at) AS away_from,
             list(coalesce(epoch_us(returned_at), {OPEN_PERIOD_END}) ORDER BY churned_at)
@@ -80,6 +80,7 @@ EVENT_ROWS = pa.schema(
 # What deriving users needs of their events (SCOPE_EVENTS).
 _SCOPE_EVENTS = pa.schema(
     [EVENT_ROWS.field(n) for n in EVENT_ROWS.names if n not in ("device_id", "ip")]
+    + [("invitee_name", pa.string()), ("batch_id", pa.int64()), ("line", pa.int64())]
 )
 # The server's version of an event id a batch repeats with other content.
 _STORED_VERSIONS = EVENT_ROWS.append(pa.field("origin", pa.string()))
@@ -178,6 +179,8 @@ def _apply(run: QueryRunner, con: duckdb.DuckDBPyConnection, batch_id: int, size
     if not accepted:
         return 0
     if first_load:
+        # Names follow ingest order (batch, line): one batch here.
+        con.execute(f"ALTER TABLE events ADD COLUMN batch_id INTEGER DEFAULT {int(batch_id)}")
         derive(con, scoped=False)
         _write_derived(run, con, size, scope=None)
     else:
@@ -287,9 +290,13 @@ def _undo_or_explain(run: QueryRunner, batch_id: int, size: int, cause: BaseExce
         undo(run, batch_id, size)
     except Exception as undo_error:
         raise StoreError(
-            f"ingest batch {batch_id} failed ({cause}) and could not be taken out yet "
-            f"({undo_error}); it stays marked 'applying', and the next ingest into this store "
-            "takes it out before writing, so ingesting the same file again then is safe"
+            "ingest batch {batch_id} failed ({cause}) and could not be taken out yet "
+            "({undo_error}); it stays marked 'applying', and the next ingest into this "
+            "store takes it out before writing, so ingesting the same file again then is "
+            "safe",
+            batch_id=batch_id,
+            cause=cause,
+            undo_error=undo_error,
         ) from cause
 
 

@@ -9,6 +9,10 @@ five-field hash of its event gets the hash over every field (REFERRED edges
 follow), and every user is derived again, which adds the churn periods
 (`away_from`, `away_until`) and re-picks attributed joins among
 simultaneous ones by the new ids.
+
+Version 2 → 3: each user gets its name (`name`, graph.derive's definition)
+from the events that carry one. Events stored before version 3 kept no
+`invitee_name`, so their users stay unnamed until an event names them.
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import pyarrow as pa
 
 # The module, not its names: neo4j_ingest calls `migrate` in turn.
 from graph import cypher, neo4j_ingest
+from graph.derive import LATEST_NAME_SQL
 from graph.neo4j_runner import QueryRunner, records_table
 from graph.repair import bounds_text, removed_rows_sql
 from loaders.canonical import hashed_event_id_sql, legacy_hashed_event_id_sql
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 log = logging.getLogger("searchlight.store")
 
 
@@ -42,8 +47,11 @@ def migrate(run: QueryRunner, size: int) -> int:
     found, marked = schema_version(run)
     rewritten = 0
     if found < 2:
-        rewritten = _v1_to_v2(run, size)
+        rewritten = _v1_to_v2(run, size)  # users derived again: named too
         log.info("Neo4j store upgraded to schema version 2: %d hashed ids rewritten", rewritten)
+    elif found < 3:
+        named = _v2_to_v3(run, size)
+        log.info("Neo4j store upgraded to schema version 3: %d users named", named)
     if found != SCHEMA_VERSION or not marked:
         run.write(cypher.SCHEMA_VERSION_WRITE, {"version": SCHEMA_VERSION})
     return rewritten
@@ -65,6 +73,32 @@ def _v1_to_v2(run: QueryRunner, size: int) -> int:
         neo4j_ingest.send_all(run, cypher.RENAME_EVENTS, ({"rows": p.to_pylist()} for p in parts))
     users = [r["id"] for r in run.stream(cypher.ALL_USER_IDS, {})]
     neo4j_ingest.derive_users(run, users, size)
+    return count
+
+
+_EVENT_NAMES = pa.schema(
+    [
+        ("invitee_id", pa.string()),
+        ("invitee_name", pa.string()),
+        ("occurred_at", pa.timestamp("us", tz="UTC")),
+        ("batch_id", pa.int64()),
+        ("line", pa.int64()),
+    ]
+)
+
+
+def _v2_to_v3(run: QueryRunner, size: int) -> int:
+    """Each user's name from the events that carry one (graph.derive's
+    definition, in a local DuckDB); the number of users named."""
+    with neo4j_ingest.local_duckdb() as con:
+        events = records_table(run.stream(cypher.EVENT_NAMES, {}), _EVENT_NAMES)  # noqa: F841
+        con.execute(
+            f"""CREATE TABLE names AS SELECT invitee_id AS id, {LATEST_NAME_SQL} AS name
+                FROM events GROUP BY invitee_id"""
+        )
+        count = con.sql("SELECT count(*) FROM names").fetchall()[0][0]
+        parts = con.sql("SELECT id, name FROM names ORDER BY id").to_arrow_reader(size)
+        neo4j_ingest.send_all(run, cypher.SET_USER_NAMES, ({"rows": p.to_pylist()} for p in parts))
     return count
 
 

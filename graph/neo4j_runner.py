@@ -15,7 +15,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pyarrow as pa
 
-from graph.store import NEO4J_SCHEMES, StoreError, StoreLockedError
+from graph.store import StoreError, StoreLockedError
+from graph.store_url import NEO4J_SCHEMES
 
 SCHEMES = NEO4J_SCHEMES
 DEFAULT_FETCH_SIZE = 10_000
@@ -54,21 +55,27 @@ def parse_url(url: str, password: str | None = None) -> Neo4jUrl:
     KOC_NEO4J_PASSWORD) is used when the URL has none."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise StoreError(f"{parts.scheme!r} is not a Neo4j URL scheme; use {', '.join(SCHEMES)}")
+        raise StoreError(
+            "{scheme!r} is not a Neo4j URL scheme; use {schemes}",
+            scheme=parts.scheme,
+            schemes=", ".join(SCHEMES),
+        )
     try:
         port = parts.port or 7687
     except ValueError:
-        raise StoreError(f"Neo4j URL has a bad port: {_without_password(url)}") from None
+        raise StoreError("Neo4j URL has a bad port: {url}", url=_without_password(url)) from None
     if not parts.hostname:
-        raise StoreError(f"Neo4j URL names no host: {_without_password(url)}")
+        raise StoreError("Neo4j URL names no host: {url}", url=_without_password(url))
     if not parts.username:
         raise StoreError(
-            f"Neo4j URL names no user: {_without_password(url)} "
-            "(expected e.g. neo4j://neo4j@localhost:7687/neo4j)"
+            "Neo4j URL names no user: {url} (expected e.g. neo4j://neo4j@localhost:7687/neo4j)",
+            url=_without_password(url),
         )
     database = parts.path.strip("/") or None
     if database and "/" in database:
-        raise StoreError(f"Neo4j URL path must be one database name, not {database!r}")
+        raise StoreError(
+            "Neo4j URL path must be one database name, not {database!r}", database=database
+        )
     return Neo4jUrl(
         scheme=parts.scheme,
         host=parts.hostname,
@@ -172,9 +179,10 @@ class DriverRunner:
             except neo4j.exceptions.Neo4jError as exc:
                 if "Transaction" in (exc.code or "") or "Lock" in (exc.code or ""):
                     raise StoreLockedError(
-                        f"Neo4j at {self._url.redacted} is being written by another process "
-                        f"(an ingest or a snapshot save); waited {wait_seconds:g} s. "
-                        "Try again when it has finished"
+                        "Neo4j at {url} is being written by another process (an ingest or a snapshot "
+                        "save); waited {wait_seconds:g} s. Try again when it has finished",
+                        url=self._url.redacted,
+                        wait_seconds=wait_seconds,
                     ) from exc
                 raise
             finally:
@@ -240,23 +248,36 @@ def describe_error(exc: BaseException, url: Neo4jUrl) -> StoreError | None:
     where = url.redacted
     if isinstance(exc, e.AuthError):
         return StoreUnavailableError(
-            f"Neo4j at {where} refused the credentials of user {url.user!r}: check the user in "
-            "the URL and the password (KOC_NEO4J_PASSWORD)"
+            "Neo4j at {where} refused the credentials of user {user!r}: check the user in "
+            "the URL and the password (KOC_NEO4J_PASSWORD)",
+            where=where,
+            user=url.user,
         )
     if isinstance(exc, e.ServiceUnavailable | e.SessionExpired):
         return StoreUnavailableError(
-            f"Neo4j at {where} is unreachable ({' '.join(str(exc).split())}); is the server running "
-            "(make up, or make neo4j-up)?"
+            "Neo4j at {where} is unreachable ({cause}); is the server running (make up, or "
+            "make neo4j-up)?",
+            where=where,
+            cause=" ".join(str(exc).split()),
         )
     if isinstance(exc, e.Neo4jError):
         code = exc.code or ""
         if code == "Neo.ClientError.Database.DatabaseNotFound":
             return StoreUnavailableError(
-                f"Neo4j at {where} has no database {url.database!r}; create it or fix the URL"
+                "Neo4j at {where} has no database {database!r}; create it or fix the URL",
+                where=where,
+                database=url.database,
             )
-        return StoreError(f"Neo4j at {where} failed: {code} {exc.message or exc}")
+        return StoreError(
+            "Neo4j at {where} failed: {code} {message}",
+            where=where,
+            code=code,
+            message=exc.message or exc,
+        )
     if isinstance(exc, e.DriverError):
-        return StoreUnavailableError(f"Neo4j driver error for {where}: {exc}")
+        return StoreUnavailableError(
+            "Neo4j driver error for {where}: {error}", where=where, error=exc
+        )
     return None
 
 

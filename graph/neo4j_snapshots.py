@@ -138,7 +138,10 @@ def record_export(run: QueryRunner, snapshot_id: str) -> None:
     now = datetime.now(UTC)
     found = run.write(cypher.RECORD_EXPORT, {"snapshot_id": snapshot_id, "now": now})
     if not found or not found[0]["found"]:
-        raise StoreError(f"no snapshot {snapshot_id!r} in the store (never saved, or pruned)")
+        raise StoreError(
+            "no snapshot {snapshot_id!r} in the store (never saved, or pruned)",
+            snapshot_id=snapshot_id,
+        )
 
 
 def ids(run: QueryRunner) -> list[str]:

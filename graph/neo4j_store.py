@@ -7,19 +7,29 @@ optionally the database in them — `neo4j://searchlight@db.internal:7687/koc`.
 The password comes from the URL or from `KOC_NEO4J_PASSWORD`.
 
 Ingest (`graph.neo4j_ingest`) and snapshots (`graph.neo4j_snapshots`) hold
-the store's one writer lease while they write; reads never wait for it.
+the store's one writer lease while they write; reads (`graph.neo4j_reads`,
+`graph.neo4j_names`, `graph.neo4j_dashboard`) never wait for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from graph import cypher, neo4j_gds, neo4j_ingest, neo4j_migrations, neo4j_snapshots
+from graph import (
+    cypher,
+    neo4j_gds,
+    neo4j_ingest,
+    neo4j_migrations,
+    neo4j_names,
+    neo4j_reads,
+    neo4j_snapshots,
+)
+from graph.ego import EgoNetwork
+from graph.neo4j_dashboard import campaign_facts as read_campaign_facts
+from graph.neo4j_reads import utc, window_params
 from graph.neo4j_runner import (
     DriverRunner,
     Neo4jUrl,
@@ -31,9 +41,8 @@ from graph.neo4j_runner import (
     records_table,
 )
 from graph.store import (
-    TOP_COUNTS,
     BatchResult,
-    EgoNetwork,
+    CampaignFacts,
     GraphTables,
     LiveFacts,
     Review,
@@ -43,7 +52,7 @@ from graph.store import (
     UserNotFoundError,
     UserRecord,
     Window,
-    bounded_neighbourhood,
+    check_top_count,
 )
 
 __all__ = [
@@ -57,40 +66,6 @@ __all__ = [
 
 DEFAULT_BATCH_SIZE = 10_000
 MIN_MAJOR_VERSION = 5
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
-_FAR_PAST = datetime(1, 1, 1, tzinfo=UTC)
-# Columns of the Arrow tables the reads build, in the embedded store's types.
-_USERS = pa.schema(
-    [
-        ("id", pa.string()),
-        ("converted", pa.bool_()),
-        ("amount", pa.float64()),
-        ("churned", pa.bool_()),
-    ]
-)
-# Users a page of a columnar read covers.
-_PAGE = 50_000
-_REFERRED = pa.schema(
-    [
-        ("referrer_id", pa.string()),
-        ("invitee_id", pa.string()),
-        ("at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-_INVITED = pa.schema([("inviter_id", pa.string()), ("invitee_id", pa.string())])
-_TIME = pa.timestamp("us", tz="UTC")
-_LIVE_USERS = pa.schema(
-    [("id", pa.string()), ("first_seen", _TIME), ("joined_at", _TIME)]
-    + [("referred_by", pa.string()), ("converted_at", _TIME), ("amount", pa.float64())]
-    + [("churned_at", _TIME)]
-)
-_LIVE_REFERRED = _REFERRED.append(pa.field("campaign", pa.string()))
-_LIVE_CHURNS = pa.schema([("user_id", pa.string()), ("churned_at", _TIME), ("returned_at", _TIME)])
-_LIVE_CONVERTS = pa.schema(
-    [("invitee_id", pa.string()), ("occurred_at", _TIME), ("campaign", pa.string())]
-)
-_DEVICES = pa.schema([("user_id", pa.string()), ("device_id", pa.string())])
-_TIES = pa.schema([("source", pa.string()), ("target", pa.string()), ("kind", pa.string())])
 _REVIEWS = pa.schema(
     [
         ("user_id", pa.string()),
@@ -99,9 +74,6 @@ _REVIEWS = pa.schema(
         ("reviewer", pa.string()),
         ("reviewed_at", pa.timestamp("us", tz="UTC")),
     ]
-)
-_TOP = pa.schema(
-    [(name, pa.string() if name == "id" else pa.int64()) for name in ("id", *TOP_COUNTS)]
 )
 
 
@@ -142,8 +114,10 @@ class Neo4jStore:
             major = 0
         if major < MIN_MAJOR_VERSION:
             raise StoreError(
-                f"Neo4j at {self.url} is version {version}; Searchlight needs Neo4j "
-                f"{MIN_MAJOR_VERSION} or newer"
+                "Neo4j at {url} is version {version}; Searchlight needs Neo4j {needed} or newer",
+                url=self.url,
+                version=version,
+                needed=MIN_MAJOR_VERSION,
             )
 
     def close(self) -> None:
@@ -166,7 +140,7 @@ class Neo4jStore:
 
     def remove_events_outside(self, earliest: datetime, latest: datetime) -> pa.Table:
         return neo4j_migrations.remove_events_outside(
-            self._runner, _utc(earliest), _utc(latest), self.batch_size
+            self._runner, utc(earliest), utc(latest), self.batch_size
         )
 
     def watermark(self) -> int:
@@ -179,118 +153,38 @@ class Neo4jStore:
     # -- reads ---------------------------------------------------------------
 
     def read_graph(self, window: Window) -> GraphTables:
-        params = _window_params(window)
-        unbounded = window == Window()
-        last_event = cypher.LAST_EVENT_OF_BATCHES if unbounded else cypher.LAST_EVENT
-        last = self._runner.read(last_event, {} if unbounded else params)[0]["last"]
-        invited = cypher.READ_INVITED_TIES if unbounded else cypher.READ_INVITED
-        return GraphTables(
-            users=self._users(params, unbounded),
-            referred=self._pages(cypher.READ_REFERRED, params, _REFERRED),
-            invited=self._pages(invited, params, _INVITED),
-            devices=records_table(self._runner.stream(cypher.READ_DEVICES, params), _DEVICES),
-            watermark=self.watermark(),
-            last_event_at=native(last),
-        )
-
-    def _pages(self, query: str, params: dict, schema: pa.Schema) -> pa.Table:
-        """A paged columnar read (see graph.cypher): page after page of users
-        by id until one comes back empty. Times arrive as epoch microseconds."""
-        batches = []
-        after = ""
-        while True:
-            page = self._runner.read(query, {**params, "after": after, "page": _PAGE})[0]
-            if page["last"] is None:
-                break
-            after = page["last"]
-            columns = [
-                pa.array(page[f.name], pa.int64()).cast(f.type)
-                if pa.types.is_timestamp(f.type)
-                else pa.array(page[f.name], f.type)
-                for f in schema
-            ]
-            batches.append(pa.RecordBatch.from_arrays(columns, schema=schema))
-        return pa.Table.from_batches(batches, schema=schema)
-
-    def _users(self, params: dict, unbounded: bool) -> pa.Table:
-        """Users as the embedded store reads them: for a bounded window, the
-        conversions inside it come from the log."""
-        users = self._pages(cypher.READ_USERS, params, _USERS)
-        if unbounded:
-            return users
-        bought = self._runner.read(cypher.READ_CONVERSIONS, params)[0]
-        slot = pc.index_in(users["id"], value_set=pa.array(bought["id"], pa.string()))
-        amount = pc.take(pa.array(bought["amount"], pa.float64()), slot)
-        converted = pc.is_valid(slot)
-        return users.set_column(1, "converted", converted).set_column(
-            2, "amount", pc.fill_null(amount, 0.0)
-        )
+        return neo4j_reads.read_graph(self._runner, window, self.watermark())
 
     def live_facts(self) -> LiveFacts:
-        return LiveFacts(
-            users=self._pages(cypher.LIVE_USERS, {}, _LIVE_USERS),
-            referred=self._pages(cypher.LIVE_REFERRED, {}, _LIVE_REFERRED),
-            invited=self._pages(cypher.READ_INVITED_TIES, {}, _INVITED),
-            churns=self._pages(cypher.LIVE_CHURNS, {}, _LIVE_CHURNS),
-            converts=self._pages(cypher.LIVE_CONVERTS, {}, _LIVE_CONVERTS),
-        )
+        return neo4j_reads.live_facts(self._runner)
 
     def top_referrers(self, window: Window, by: str, limit: int, offset: int = 0) -> pa.Table:
-        if by not in TOP_COUNTS:
-            raise StoreError(f"cannot rank by {by!r} live; choose one of {', '.join(TOP_COUNTS)}")
-        latest = self._runner.read(cypher.LATEST_SNAPSHOT, {})
-        params = {
-            **_window_params(window),
-            "limit": limit,
-            "offset": offset,
-            "latest_snapshot": latest[0]["id"] if latest else None,
-        }
-        return records_table(self._runner.stream(cypher.TOP_REFERRERS[by], params), _TOP)
+        check_top_count(by)
+        return neo4j_reads.top_referrers(self._runner, window, by, limit, offset)
 
     def referrer_count(self, window: Window) -> int:
-        return self._runner.read(cypher.REFERRER_COUNT, _window_params(window))[0]["referrers"]
+        return self._runner.read(cypher.REFERRER_COUNT, window_params(window))[0]["referrers"]
+
+    def campaign_facts(self, window: Window, zone: str) -> CampaignFacts:
+        return read_campaign_facts(self._runner, window_params(window), zone)
 
     def user(self, user_id: str) -> UserRecord:
-        rows = self._runner.read(cypher.USER, {"user_id": user_id})
-        if not rows:
-            raise UserNotFoundError(f"no user {user_id!r} in the store")
-        r = {k: native(v) for k, v in rows[0].items()}
-        return UserRecord(
-            r["id"],
-            r["first_seen"],
-            r["joined_at"],
-            r["referred_by"],
-            r["converted_at"],
-            float(r["amount"]),
-            r["churned_at"],
-        )
+        return neo4j_reads.user_record(self._runner, user_id)
+
+    def user_names(self, ids: Iterable[str]) -> dict[str, str]:
+        return neo4j_names.user_names(self._runner, ids, self.batch_size)
+
+    def search_users(self, q: str, limit: int = 20) -> pa.Table:
+        return neo4j_names.search_users(self._runner, q, limit)
 
     def referral_chain(self, user_id: str, limit: int = 100) -> list[str]:
-        rows = self._runner.read(cypher.REFERRAL_CHAIN, {"user_id": user_id})
-        chain: list[str] = []
-        seen = {user_id}
-        for referrer in rows[0]["chain"] if rows else []:
-            if referrer in seen or len(chain) == limit:
-                break
-            seen.add(referrer)
-            chain.append(referrer)
-        return chain
+        return neo4j_reads.referral_chain(self._runner, user_id, limit)
+
+    def first_joins(self, ids: Iterable[str]) -> pa.Table:
+        return neo4j_reads.first_joins(self._runner, ids)
 
     def ego_network(self, user_id: str, hops: int = 2, limit: int = 500) -> EgoNetwork:
-        if hops < 0 or limit < 1:
-            raise StoreError("hops must be 0 or more and limit at least 1")
-        if not self._runner.read(cypher.USER_EXISTS, {"user_id": user_id})[0]["found"]:
-            raise UserNotFoundError(f"no user {user_id!r} in the store")
-
-        def neighbours(frontier: list[str], cap: int) -> list[str]:
-            rows = self._runner.read(cypher.EGO_HOP, {"frontier": frontier, "cap": cap})
-            return [r["other"] for r in rows]
-
-        kept, truncated = bounded_neighbourhood(user_id, hops, limit, neighbours)
-        ties = records_table(
-            iter(self._runner.read(cypher.TIES_AMONG, {"ids": [k for k, _ in kept]})), _TIES
-        )
-        return EgoNetwork.of(kept, ties, truncated)
+        return neo4j_reads.ego_network(self._runner, user_id, hops, limit)
 
     def stats(self) -> StoreStats:
         row = self._runner.read(cypher.STATS, {})[0]
@@ -316,7 +210,7 @@ class Neo4jStore:
         driver = getattr(self._runner, "driver", None)
         if driver is None:
             raise neo4j_gds.GdsUnavailableError("this store's runner has no Neo4j driver for GDS")
-        return neo4j_gds.connect(self._runner, driver, self._url.database, self.url, _window_params)
+        return neo4j_gds.connect(self._runner, driver, self._url.database, self.url, window_params)
 
     def save_snapshot(self, snapshot: SavedSnapshot) -> None:
         neo4j_snapshots.save(self._runner, snapshot, self.batch_size)
@@ -340,7 +234,9 @@ class Neo4jStore:
 
     def record_review(self, user_id: str, status: str, note: str, reviewer: str) -> Review:
         if status not in ("approved", "declined"):
-            raise StoreError(f"review status must be approved or declined, not {status!r}")
+            raise StoreError(
+                "review status must be approved or declined, not {status!r}", status=status
+            )
         last = native(self._runner.read(cypher.LAST_REVIEW_AT, {"user_id": user_id})[0]["last"])
         now = datetime.now(UTC)
         if last is not None and now <= last:
@@ -356,33 +252,8 @@ class Neo4jStore:
             },
         )
         if not done or not done[0]["recorded"]:
-            raise UserNotFoundError(f"no user {user_id!r} in the store")
+            raise UserNotFoundError("no user {user_id!r} in the store", user_id=user_id)
         return Review(user_id, status, note, reviewer, now)
 
     def reviews(self) -> pa.Table:
         return records_table(iter(self._runner.read(cypher.CURRENT_REVIEWS, {})), _REVIEWS)
-
-
-# -- helpers -----------------------------------------------------------------------
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _window_params(window: Window) -> dict[str, Any]:
-    return {
-        "since": _utc(window.since) or _FAR_PAST,
-        "until": _utc(window.until) or _FAR_FUTURE,
-        "campaigns": list(window.campaigns) or None,
-    }
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """A moment in UTC: the driver packs other zones in Python, slowly, and
-    crashed (a segmentation fault) on a zoneinfo zone."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        raise StoreError(f"a window needs zone-aware times, not {moment.isoformat()}")
-    return moment.astimezone(UTC)

@@ -14,6 +14,7 @@ first analysis nothing has been screened and `flagged` is None.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -26,11 +27,24 @@ from graph.store import TOP_COUNTS, SavedSnapshot, Store, StoreError, Window
 TOP_BY = (*TOP_COUNTS, "reach", "gmv", "koc_score")
 
 
+@dataclass(frozen=True)
+class SnapshotSource:
+    """The snapshot a ranking by a metric comes from, for `api/` to put in
+    the reader's words: its short id, when it was computed, the window it
+    was computed for and how many ingest batches it has not seen."""
+
+    id: str
+    computed_at: datetime
+    window: Window
+    behind: int
+
+
 @dataclass
 class Ranking:
     rows: list[dict]  # id, the ranked count or metric, and context columns
     total: int  # referrers in all pages
-    source: str  # "live counts" or the snapshot it comes from
+    source: str  # "live counts" or the snapshot it comes from, in English
+    snapshot: SnapshotSource | None = None  # None: live counts
 
 
 class IndexOf:
@@ -56,6 +70,7 @@ class RankedReferrers:
     held: pa.Table | None
     source: str
     coded: IndexOf | None = None
+    snapshot: SnapshotSource | None = None  # None: live counts
 
     def page(self, limit: int, offset: int = 0) -> Ranking:
         part = self.table.slice(offset, limit)
@@ -63,7 +78,7 @@ class RankedReferrers:
             ids = self.coded.index.ids.take(part["code"])
             part = part.drop_columns(["code"]).add_column(0, "id", ids)
         rows = with_flags(part, self.held).to_pylist()
-        return Ranking(rows, self.table.num_rows, self.source)
+        return Ranking(rows, self.table.num_rows, self.source, self.snapshot)
 
 
 def top_referrers(
@@ -89,7 +104,9 @@ def top_referrers(
 
 def check_by(by: str) -> None:
     if by not in TOP_BY:
-        raise StoreError(f"cannot rank by {by!r}; choose one of {', '.join(TOP_BY)}")
+        raise StoreError(
+            "cannot rank by {by!r}; choose one of {choices}", by=by, choices=", ".join(TOP_BY)
+        )
 
 
 def rank_live(index: LiveIndex, window: Window, by: str, held: pa.Table | None) -> RankedReferrers:
@@ -116,15 +133,21 @@ def rank_by_metric(
     which must have been computed for the same window; `held` as `held_back`."""
     if saved is None:
         raise SnapshotNeededError(
-            f"ranking by {by} reads the latest analysis, and there is none yet; "
-            "run an analysis first (koc analyze)"
+            "ranking by {by} reads the latest analysis, and there is none yet; run an "
+            "analysis first (koc analyze)",
+            by=by,
         )
     params = AnalysisParams.from_json(saved.params)
     if window != params.window and window != Window():
         raise SnapshotNeededError(
-            f"ranking by {by} reads the latest analysis (snapshot {saved.id}, computed for "
-            f"since={params.since}, until={params.until}, campaigns={list(params.campaigns)}); "
-            "analyse the same since/until/campaigns first"
+            "ranking by {by} reads the latest analysis (snapshot {id}, computed for "
+            "since={since}, until={until}, campaigns={campaigns}); analyse the same "
+            "since/until/campaigns first",
+            by=by,
+            id=saved.id,
+            since=params.since,
+            until=params.until,
+            campaigns=list(params.campaigns),
         )
     users = saved.users.select(list(dict.fromkeys(["id", by, "invites", "koc_score"])))
     users = users.filter(pc.greater(users[by], 0))  # referrers only
@@ -144,7 +167,8 @@ def rank_by_metric(
     behind = store.watermark() - saved.watermark
     if behind > 0:
         source += f"; {behind} newer ingest batch(es) not analysed yet"
-    return RankedReferrers(ranked, held, source)
+    origin = SnapshotSource(saved.id[:8], saved.computed_at, params.window, max(behind, 0))
+    return RankedReferrers(ranked, held, source, snapshot=origin)
 
 
 def held_back(saved: SavedSnapshot | None, reviews: pa.Table) -> pa.Table | None:

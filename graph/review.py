@@ -39,7 +39,11 @@ def review_queue(
 ) -> list[QueueEntry]:
     """Flagged users of the snapshot, highest risk first (then id)."""
     if status is not None and status not in REVIEW_STATUSES:
-        raise StoreError(f"unknown review status {status!r}; one of {', '.join(REVIEW_STATUSES)}")
+        raise StoreError(
+            "unknown review status {status!r}; one of {choices}",
+            status=status,
+            choices=", ".join(REVIEW_STATUSES),
+        )
     if snapshot is None or snapshot.flags is None or not snapshot.flags.num_rows:
         return []
     flags = snapshot.flags
@@ -86,7 +90,7 @@ def review_user(
 ) -> Review:
     """Approve or decline a flagged user."""
     if decision not in ("approved", "declined"):
-        raise StoreError(f"a review approves or declines, not {decision!r}")
+        raise StoreError("a review approves or declines, not {decision!r}", decision=decision)
     if not note.strip():
         raise StoreError("a review needs a note saying why")
     if not reviewer.strip():
@@ -98,7 +102,9 @@ def review_user(
     flagged = pc.any(pc.equal(snapshot.flags["user_id"], pa.scalar(user_id, pa.string())))
     if not flagged.as_py():
         raise NotFlaggedError(
-            f"user {user_id!r} is not flagged in the latest analysis ({snapshot.id[:8]}); "
-            "only flagged users are reviewed"
+            "user {user_id!r} is not flagged in the latest analysis ({snapshot}); only "
+            "flagged users are reviewed",
+            user_id=user_id,
+            snapshot=snapshot.id[:8],
         )
     return store.record_review(user_id, decision, note.strip(), reviewer.strip())

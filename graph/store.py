@@ -7,20 +7,15 @@ invitee) and INVITED ties (every other inviter-invitee pair).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-import numpy as np
 import pyarrow as pa
 
+from graph.ego import EgoNetwork
 from loaders.errors import SearchlightError
-
-U = TypeVar("U", str, int)  # a user: its id, or its code in an index (graph.live_index)
-
-DEFAULT_STORE_URL = "./data/searchlight.duckdb"
 
 
 class StoreError(SearchlightError):
@@ -112,7 +107,7 @@ class LiveFacts:
     (`Store.live_facts`; the API's in-memory index, graph.live_index):
 
     - users: id, first_seen, joined_at, referred_by, converted_at, amount
-      (float64), churned_at — every user, ordered by id (binary order);
+      (float64), churned_at, name — every user, ordered by id (binary order);
     - referred: referrer_id, invitee_id, at, campaign — every REFERRED edge;
     - invited: inviter_id, invitee_id — every INVITED tie;
     - churns: user_id, churned_at, returned_at — every churn period;
@@ -128,9 +123,43 @@ class LiveFacts:
     converts: pa.Table
 
 
+@dataclass
+class CampaignFacts:
+    """What the campaign dashboard counts over a window (`Store.campaign_facts`),
+    days being calendar days in the zone asked for (date32):
+
+    - joins: one row per user whose first join (earliest, then smallest
+      event_id: the attributed join of `referred`) lies in the window and,
+      with a campaign filter, is of one of its campaigns — user_id, day,
+      inviter_id (null: joined without one), channel, staff_id, tier (int8:
+      REFERRED edges above the user, no edge twice, at most 3; 0 for no
+      inviter) and converted_day (the first day in the window with a convert
+      event of the user under the filter; null if none), in no set order;
+    - days: one row per day with any event under the filter — churned
+      (churn events), conversions (convert events), gmv (their amounts,
+      float64), sharers (distinct inviters of invite and join events that
+      day), last_shared (of the window's distinct inviters, those whose last
+      sharing day in the window it is: distinct sharers from any day on are a
+      sum of it); ordered by day.
+    """
+
+    joins: pa.Table
+    days: pa.Table
+
+
 # Counts `top_referrers` reads live: invitees referred in the window; of them,
 # not churned; of them, converted in the window.
 TOP_COUNTS = ("invites", "effective_invites", "conversions")
+
+
+def check_top_count(by: str) -> None:
+    """`StoreError` unless `by` is one of `TOP_COUNTS`."""
+    if by not in TOP_COUNTS:
+        raise StoreError(
+            "cannot rank by {by!r} live; choose one of {choices}",
+            by=by,
+            choices=", ".join(TOP_COUNTS),
+        )
 
 
 @dataclass
@@ -148,6 +177,8 @@ class SavedSnapshot:
 
 
 REVIEW_STATUSES = ("pending", "approved", "declined")
+# `Store.first_joins`: the staff member and channel of each user's own first join.
+FIRST_JOINS = pa.schema([("id", pa.string()), ("staff_id", pa.string()), ("channel", pa.string())])
 
 
 @dataclass
@@ -177,56 +208,8 @@ class UserRecord:
     converted_at: datetime | None
     amount: float  # summed conversion amounts
     churned_at: datetime | None  # set while the user is churned
-
-
-@dataclass
-class EgoNetwork:
-    """users: id, hop (0 for the centre), nearest first then by id; ties:
-    source, target, kind ('REFERRED' or 'INVITED') among those users.
-    `truncated` is true when the user cap stopped the search, so more users
-    may lie within the hops. `codes`: the users' codes when an in-memory
-    index (graph.live_index) answered, in `users` order."""
-
-    users: pa.Table
-    ties: pa.Table
-    truncated: bool
-    codes: np.ndarray | None = None
-
-    @classmethod
-    def of(cls, kept: list[tuple[str, int]], ties: pa.Table, truncated: bool) -> EgoNetwork:
-        users = pa.table(
-            {
-                "id": pa.array([k for k, _ in kept], pa.string()),
-                "hop": pa.array([h for _, h in kept], pa.int64()),
-            }
-        )
-        return cls(users=users, ties=ties, truncated=truncated)
-
-
-def bounded_neighbourhood(
-    start: U, hops: int, limit: int, neighbours: Callable[[list[U], int], list[U]]
-) -> tuple[list[tuple[U, int]], bool]:
-    """Breadth-first from `start` over `neighbours(frontier, cap)` (at most
-    `cap` ids, sorted): (user, hop) nearest first, at most `limit` users, and
-    whether the cap cut the search short. Each hop asks for no more than the
-    room left, so a supernode costs no more than the answer it fits in."""
-    reached = {start: 0}
-    frontier = [start]
-    truncated = False
-    for hop in range(1, hops + 1):
-        room = limit - len(reached)
-        if not frontier or room <= 0:
-            truncated = truncated or (bool(frontier) and room <= 0)
-            break
-        cap = room + len(reached)  # already-reached users may come back
-        found = neighbours(frontier, cap)
-        new = [other for other in found if other not in reached]
-        if len(found) == cap or len(new) > room:
-            truncated = True
-        frontier = new[:room]
-        for other in frontier:
-            reached[other] = hop
-    return list(reached.items()), truncated
+    # The latest invitee_name its events carry (graph.derive); None if none did.
+    name: str | None = None
 
 
 class Store(Protocol):
@@ -258,6 +241,12 @@ class Store(Protocol):
         pages of `top_referrers` are cut from)."""
         ...
 
+    def campaign_facts(self, window: Window, zone: str) -> CampaignFacts:
+        """The window's first joins, one row a user, and its other events
+        counted per calendar day in `zone` (`CampaignFacts`): the campaign
+        dashboard's one read (graph.dashboard)."""
+        ...
+
     def user(self, user_id: str) -> UserRecord:
         """One user; `UserNotFoundError` if the store has never seen it."""
         ...
@@ -266,6 +255,23 @@ class Store(Protocol):
         """The user's referrers up to the root, nearest first (REFERRED edges,
         all time), at most `limit` of them; a referral loop ends the chain
         before it repeats a user."""
+        ...
+
+    def user_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The names of these users (`UserRecord.name`), read in chunks of
+        ids: only users that have one; unknown ids are left out."""
+        ...
+
+    def search_users(self, q: str, limit: int = 20) -> pa.Table:
+        """Users whose id equals or starts with `q`, or whose name contains
+        it (ignoring case), best first (graph.user_search): id, name, match."""
+        ...
+
+    def first_joins(self, ids: Iterable[str]) -> pa.Table:
+        """How these users came in: each one's own first join (earliest, then
+        smallest event_id, as attribution takes it) with its staff_id (the
+        staff member the user came through) and channel; `FIRST_JOINS`
+        columns, one row per id that has a join, read in chunks of ids."""
         ...
 
     def change_marker(self) -> tuple:
@@ -337,48 +343,3 @@ class Store(Protocol):
     def __exit__(self, *exc: object) -> None:
         """Closes the store."""
         ...
-
-
-def open_store(
-    url: str | None = None,
-    *,
-    read_only: bool = False,
-    memory_limit: str = "1GB",
-    neo4j_password: str | None = None,
-    neo4j_batch_size: int = 10_000,
-    neo4j_retry_seconds: float = 10.0,
-) -> Store:
-    """The store a URL names: a file path, or `duckdb:///relative/path` and
-    `duckdb:////absolute/path` (the duckdb_engine convention) for the embedded
-    store; `neo4j://`, `neo4j+s://`, `bolt://` or `bolt+s://` for Neo4j
-    (`graph.neo4j_store`)."""
-    url = url or DEFAULT_STORE_URL
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return _embedded(Path(url), read_only, memory_limit)
-    if scheme == "duckdb":
-        if not rest.startswith("/") or rest == "/":
-            raise StoreError(f"store URL {url!r}: expected duckdb:///PATH")
-        return _embedded(Path(rest[1:]), read_only, memory_limit)
-    if scheme in NEO4J_SCHEMES:
-        from graph.neo4j_store import Neo4jStore
-
-        return Neo4jStore(
-            url,
-            password=neo4j_password,
-            batch_size=neo4j_batch_size,
-            retry_seconds=neo4j_retry_seconds,
-        )
-    raise StoreError(
-        f"unsupported store URL scheme {scheme!r}; use a file path, duckdb:///path or "
-        f"one of {', '.join(s + '://' for s in NEO4J_SCHEMES)}"
-    )
-
-
-NEO4J_SCHEMES = ("neo4j", "neo4j+s", "bolt", "bolt+s")
-
-
-def _embedded(path: Path, read_only: bool, memory_limit: str) -> Store:
-    from graph.embedded import EmbeddedStore
-
-    return EmbeddedStore(path, read_only=read_only, memory_limit=memory_limit)

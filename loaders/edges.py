@@ -58,7 +58,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from loaders.errors import SourceError
+from loaders.errors import Note, SourceError
 from loaders.generator import LOCAL_OFFSET_S, SPAN_DAYS, GroundTruth
 
 Kind = Literal["pairs", "messages"]
@@ -101,14 +101,23 @@ def events_from_edges(
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise SourceError(f"{path}: {size:,} bytes, over the {max_bytes:,}-byte limit")
+            raise SourceError(
+                "{path}: {size:,} bytes, over the {max_bytes:,}-byte limit",
+                path=path,
+                size=size,
+                max_bytes=max_bytes,
+            )
         data = path.read_bytes()
     except OSError as exc:
-        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        raise SourceError(
+            "{path}: cannot be read ({reason})", path=path, reason=exc.strerror or exc
+        ) from exc
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+        raise SourceError(
+            "{path}: not UTF-8 text (byte {byte})", path=path, byte=exc.start
+        ) from exc
     prefix = f"{path.stem}:" if id_prefix is None else id_prefix
     return events_from_text(
         text,
@@ -187,12 +196,15 @@ def parse_edges(
     ):
         number = number[1:]  # a header of words
     if not len(number):
-        raise SourceError(f"{name}: no edge lines")
+        raise SourceError("{name}: no edge lines", name=name)
     body = lines.take(pa.array(number - 1))
     width = KINDS[kind] if kind else len(body[0].as_py().split())
     if width not in KINDS.values():
         raise SourceError(
-            f"{name}: line {number[0]}: {width} fields; expected 'a b' or 'src dst unix_time'"
+            "{name}: line {line}: {width} fields; expected 'a b' or 'src dst unix_time'",
+            name=name,
+            line=number[0],
+            width=width,
         )
     kind = kind or ("pairs" if width == 2 else "messages")
     pattern = r"\s+".join([_ID, _ID, _TIME][:width])
@@ -203,12 +215,24 @@ def parse_edges(
         raw = body[bad[0]].as_py()
         fields = len(raw.split())
         reason = (
-            f"expected {width} fields ({'a b' if width == 2 else 'src dst unix_time'}), found {fields}"
+            Note(
+                "expected {width} fields ({shape}), found {fields}",
+                width=width,
+                shape="a b" if width == 2 else "src dst unix_time",
+                fields=fields,
+            )
             if fields != width
-            else "ids must be integers (up to 18 digits), times unix seconds"
+            else Note("ids must be integers (up to 18 digits), times unix seconds")
         )
-        more = f" ({len(bad) - 1:,} more bad lines)" if len(bad) > 1 else ""
-        raise SourceError(f"{name}: line {number[bad[0]]}: {reason}: {raw[:60]!r}{more}")
+        more = Note(" ({more:,} more bad lines)", more=len(bad) - 1) if len(bad) > 1 else ""
+        raise SourceError(
+            "{name}: line {line}: {reason}: {value!r}{more}",
+            name=name,
+            line=number[bad[0]],
+            reason=reason,
+            value=raw[:60],
+            more=more,
+        )
     tokens = pc.list_flatten(pc.utf8_split_whitespace(body))
     return pc.cast(tokens, pa.int64()).to_numpy().reshape(-1, width), kind
 

@@ -60,6 +60,7 @@ from loaders.generator_events import (
     HOUR_WEIGHTS,
     INVITE,
     JOIN,
+    LABELS,
     LOCAL_OFFSET_S,
     SPAN_DAYS,
     START,
@@ -155,7 +156,9 @@ def generate_campaign(
     # The export is taken at the end of the period: later events have not
     # happened yet.
     cols = ev.concat(until=START + SPAN_DAYS * 86400)
-    table = events_table(cols, ids, seed, next_code + stride * len(farms) + 10, names)
+    table = events_table(
+        cols, ids, seed, next_code + stride * len(farms) + 10, names, LABELS[shape]
+    )
     truth = GroundTruth(seed=seed, users=users, shape=shape, waves=plan.waves)
     truth.planted_kocs = ids.take(pa.array(plan.koc_idx)).to_pylist()
     for farmer, kind, accounts in farms:

@@ -27,6 +27,15 @@ CAMPAIGNS = (
 )
 CAMPAIGN_PRICES = (299.0, 129.0, 1999.0, 499.0, 99.0, 199.0)
 CHANNELS = ("poster", "moments", "group", "wecom_code", "mini_program", "link")
+# The realistic shape names them as a Chinese brand's operators do (渠道活码
+# names and the always-on programme); the steady shape keeps its old bytes.
+LABELS = {
+    "steady": (CAMPAIGNS, CHANNELS),
+    "realistic": (
+        (*CAMPAIGNS[:-1], "常驻邀请有礼"),
+        ("海报", "朋友圈", "客户群", "员工活码", "小程序", "分享链接"),
+    ),
+}
 CHANNEL_WEIGHTS = (0.3, 0.2, 0.2, 0.15, 0.1, 0.05)
 START = np.datetime64("2026-03-01T00:00:00", "s").astype(np.int64)
 SPAN_DAYS = 150
@@ -170,11 +179,14 @@ def events_table(
     seed: int,
     device_codes: int,
     names: pa.StringArray | None = None,
+    labels: tuple[tuple[str, ...], tuple[str, ...]] = (CAMPAIGNS, CHANNELS),
 ) -> pa.Table:
     """The output table of concatenated events: `ids` holds the id of every
     user code, `device_codes` bounds the device codes in use (farm devices
     are negative), `names` is the nickname pool the `name` column points
-    into (None: no `invitee_name` column)."""
+    into (None: no `invitee_name` column), `labels` the campaign and channel
+    names the codes stand for."""
+    campaigns, channels = labels
 
     def take_ids(codes: np.ndarray) -> pa.Array:
         return pc.take(ids, pa.array(codes, mask=codes < 0))
@@ -212,9 +224,9 @@ def events_table(
         "invitee_id": take_ids(cols["invitee"]),
         "occurred_at": occurred,
         "campaign": pc.take(
-            pa.array(CAMPAIGNS), pa.array(cols["campaign"], mask=cols["campaign"] < 0)
+            pa.array(campaigns), pa.array(cols["campaign"], mask=cols["campaign"] < 0)
         ),
-        "channel": pc.take(pa.array(CHANNELS), pa.array(cols["channel"], mask=cols["channel"] < 0)),
+        "channel": pc.take(pa.array(channels), pa.array(cols["channel"], mask=cols["channel"] < 0)),
         "staff_id": staff_text,
         "amount": amount_text,
         "device_id": device_ids,

@@ -70,19 +70,25 @@ class Mapping:
         for name in list(self.columns) + list(self.defaults):
             if name not in FIELDS:
                 raise MappingError(
-                    f"unknown field {name!r} in mapping; fields are: {', '.join(FIELDS)}"
+                    "unknown field {name!r} in mapping; fields are: {fields}",
+                    name=name,
+                    fields=", ".join(FIELDS),
                 )
         for value, target in self.types.items():
             if target not in EVENT_TYPES:
                 raise MappingError(
-                    f"type value {value!r} maps to {target!r}, which is not one of "
-                    f"{', '.join(EVENT_TYPES)}"
+                    "type value {value!r} maps to {target!r}, which is not one of {types}",
+                    value=value,
+                    target=target,
+                    types=", ".join(EVENT_TYPES),
                 )
         if "type" in self.defaults and self.defaults["type"] not in EVENT_TYPES:
             target = self.types.get(self.defaults["type"])
             if target is None:
                 raise MappingError(
-                    f"default type {self.defaults['type']!r} is not one of {', '.join(EVENT_TYPES)}"
+                    "default type {default!r} is not one of {types}",
+                    default=self.defaults["type"],
+                    types=", ".join(EVENT_TYPES),
                 )
 
     def _check_events(self) -> None:
@@ -97,8 +103,8 @@ class Mapping:
         repeated = sorted({t for t in types if types.count(t) > 1})
         if repeated:
             raise MappingError(
-                f"[[events]] makes {', '.join(repeated)} more than once; "
-                "each entry makes another type of event"
+                "[[events]] makes {types} more than once; each entry makes another type of event",
+                types=", ".join(repeated),
             )
 
     def merged(self, other: Mapping) -> Mapping:
@@ -148,8 +154,12 @@ class Mapping:
             found = cleaned.get(wanted) or folded.get(wanted.casefold())
             if found is None:
                 raise MappingError(
-                    f"{source}: column {column!r} (mapped to {fld}) is not in the file; "
-                    f"its columns are: {', '.join(cleaned) or '(none)'}"
+                    "{source}: column {column!r} (mapped to {target}) is not in the file; its "
+                    "columns are: {columns}",
+                    source=source,
+                    column=column,
+                    target=fld,
+                    columns=", ".join(cleaned) or "(none)",
                 )
             resolved[fld] = found
         taken = set(resolved.values())
@@ -162,9 +172,11 @@ class Mapping:
         missing = [f for f in REQUIRED_COLUMNS if f not in resolved and f not in self.defaults]
         if missing:
             raise MappingError(
-                f"{source}: required column(s) missing after mapping: {', '.join(missing)}; "
-                f"its columns are: {', '.join(cleaned) or '(none)'} "
-                f"(map one with --map FIELD=COLUMN)"
+                "{source}: required column(s) missing after mapping: {missing}; its columns "
+                "are: {columns} (map one with --map FIELD=COLUMN)",
+                source=source,
+                missing=", ".join(missing),
+                columns=", ".join(cleaned) or "(none)",
             )
         return resolved
 
@@ -174,7 +186,7 @@ def _pairs(items: Iterable[str], what: str) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise MappingError(f"{what} {item!r} is not of the form KEY=VALUE")
+            raise MappingError("{what} {item!r} is not of the form KEY=VALUE", what=what, item=item)
         out[key.strip()] = value.strip()
     return out
 
@@ -203,15 +215,19 @@ def load_mapping_file(path: Path) -> Mapping:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise MappingError(f"mapping file {path}: cannot be read ({exc.strerror})") from exc
+        raise MappingError(
+            "mapping file {path}: cannot be read ({reason})", path=path, reason=exc.strerror
+        ) from exc
     try:
         data = json.loads(text) if Path(path).suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MappingError(f"mapping file {path}: not valid ({exc})") from exc
+        raise MappingError(
+            "mapping file {path}: not valid ({error})", path=path, error=exc
+        ) from exc
     try:
         return mapping_from_data(data)
     except MappingError as exc:
-        raise MappingError(f"mapping file {path}: {exc}") from exc
+        raise MappingError("mapping file {path}: {error}", path=path, error=exc) from exc
 
 
 def mapping_from_data(data: object) -> Mapping:
@@ -221,7 +237,9 @@ def mapping_from_data(data: object) -> Mapping:
     unknown = set(data) - set(_SECTIONS)
     if unknown:
         raise MappingError(
-            f"unknown section(s) {', '.join(sorted(unknown))}; expected {', '.join(_SECTIONS)}"
+            "unknown section(s) {unknown}; expected {sections}",
+            unknown=", ".join(sorted(unknown)),
+            sections=", ".join(_SECTIONS),
         )
     sections: dict[str, dict[str, str]] = {}
     for section in ("columns", "types", "defaults"):
@@ -229,7 +247,7 @@ def mapping_from_data(data: object) -> Mapping:
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
-            raise MappingError(f"[{section}] must map names to text values")
+            raise MappingError("[{section}] must map names to text values", section=section)
         sections[section] = value
     unused = data.get("unused", [])
     if not isinstance(unused, list) or not all(isinstance(c, str) for c in unused):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from loaders.canonical import FIELDS
+from loaders.errors import Note
 from loaders.mapping import Mapping, header_column
 from loaders.row_events import CARRIED_BY, EventSpec
 
@@ -32,9 +33,7 @@ def unused_columns(header: Sequence[str], mapping: Mapping, plans: Sequence[Plan
     for fld, wanted in mapping.columns.items():
         column = header_column(header, wanted)
         if column is not None and column not in used:
-            carried = CARRIED_BY.get(fld)
-            why = f" (only {' and '.join(carried)} events carry {fld})" if carried else ""
-            notes.append(f"column {column!r} (mapped to {fld}) is used by no event{why}")
+            notes.append(_unread_note(column, fld))
             used.add(column)  # said once
     known = {header_column(header, c) for c in mapping.unused}
     recognised, unknown = [], []
@@ -49,25 +48,61 @@ def unused_columns(header: Sequence[str], mapping: Mapping, plans: Sequence[Plan
         else:
             unknown.append(column)
     if recognised:
-        notes.append(f"columns the mapping knows and does not use: {_names(recognised)}")
+        notes.append(
+            Note("columns the mapping knows and does not use: {names}", names=_names(recognised))
+        )
     if unknown:
-        what = "the mapping does not know" if mapping.unused else "no event uses"
-        notes.append(f"columns {what}, not read: {_names(unknown)}")
+        notes.append(
+            Note("columns the mapping does not know, not read: {names}", names=_names(unknown))
+            if mapping.unused
+            else Note("columns no event uses, not read: {names}", names=_names(unknown))
+        )
     return notes
 
 
-def _canonical_note(column: str, fld: str, mapping: Mapping, plans: Sequence[Plan]) -> str:
+def _unread_note(column: str, fld: str) -> Note:
+    carried = CARRIED_BY.get(fld) or ()
+    if len(carried) == 1:
+        return Note(
+            "column {column!r} (mapped to {field}) is used by no event (only {event} events "
+            "carry {field})",
+            column=column,
+            field=fld,
+            event=carried[0],
+        )
+    if carried:
+        return Note(
+            "column {column!r} (mapped to {field}) is used by no event (only {first} and "
+            "{second} events carry {field})",
+            column=column,
+            field=fld,
+            first=carried[0],
+            second=" and ".join(carried[1:]),
+        )
+    return Note(
+        "column {column!r} (mapped to {field}) is used by no event", column=column, field=fld
+    )
+
+
+def _canonical_note(column: str, fld: str, mapping: Mapping, plans: Sequence[Plan]) -> Note:
     sources = sorted({columns[fld] for _, _, columns in plans if fld in columns})
     if fld == "type" and mapping.events:
-        why = "each event's type is fixed by the mapping"
+        why = Note("each event's type is fixed by the mapping")
     elif sources:
-        why = f"{fld} comes from {', '.join(repr(s) for s in sources)}"
+        why = Note(
+            "{field} comes from {columns}", field=fld, columns=", ".join(repr(s) for s in sources)
+        )
     else:
-        why = "no event reads it"  # e.g. an amount where no event is a convert
-    return f"column {column!r} is named like the field {fld}, but is not read: {why}"
+        why = Note("no event reads it")  # e.g. an amount where no event is a convert
+    return Note(
+        "column {column!r} is named like the field {field}, but is not read: {why}",
+        column=column,
+        field=fld,
+        why=why,
+    )
 
 
 def _names(columns: list[str]) -> str:
     shown = ", ".join(columns[:NAMES_SHOWN])
     more = len(columns) - NAMES_SHOWN
-    return shown + (f" and {more} more" if more > 0 else "")
+    return Note("{shown} and {more} more", shown=shown, more=more) if more > 0 else shown

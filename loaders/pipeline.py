@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from loaders.canonical import DEFAULT_TIMEZONE
-from loaders.errors import MappingError
+from loaders.errors import MappingError, Note, joined
 from loaders.mapping import Mapping, header_column
 from loaders.notes import Plan, unused_columns
 from loaders.quarantine import QuarantinePart
@@ -197,12 +197,20 @@ def _plans(mapping: Mapping, header: list[str], source: str) -> tuple[list[Plan]
         missing = [c for c in own if header_column(header, c) is None]
         if spec.optional and missing:
             names = ", ".join(repr(c) for c in missing)
-            left_out.append(f"the {spec.type} event is not made: the file has no column {names}")
+            left_out.append(
+                Note(
+                    "the {type} event is not made: the file has no column {names}",
+                    type=spec.type,
+                    names=names,
+                )
+            )
             continue
         try:
             columns = m.resolve(header, source)
         except MappingError as exc:
-            raise MappingError(f"{exc} (for the {spec.type} event)") from None
+            raise MappingError(
+                "{error} (for the {type} event)", error=exc, type=spec.type
+            ) from None
         columns.pop("type", None)  # an event's type is fixed, never a column
         for fld, types in CARRIED_BY.items():  # nor does a join take a column named amount
             if spec.type not in types and fld not in spec.columns:
@@ -213,7 +221,11 @@ def _plans(mapping: Mapping, header: list[str], source: str) -> tuple[list[Plan]
         )
         plans.append((replace(spec, when=when), m, columns))
     if not plans:
-        raise MappingError(f"{source}: no event can be made from this file: {'; '.join(left_out)}")
+        raise MappingError(
+            "{source}: no event can be made from this file: {reasons}",
+            source=source,
+            reasons=joined(left_out),
+        )
     return plans, left_out
 
 
@@ -221,7 +233,11 @@ def _condition_column(name: str, header: list[str], kind: str, source: str) -> s
     found = header_column(header, name)
     if found is None:
         raise MappingError(
-            f"{source}: column {name!r} (in the condition of the {kind} event) is not in the "
-            f"file; its columns are: {', '.join(header) or '(none)'}"
+            "{source}: column {name!r} (in the condition of the {kind} event) is not in "
+            "the file; its columns are: {columns}",
+            source=source,
+            name=name,
+            kind=kind,
+            columns=", ".join(header) or "(none)",
         )
     return found

@@ -25,5 +25,7 @@ def load_preset(name: str) -> Mapping:
     no such preset (the name never becomes a path unless it is one of them)."""
     names = preset_names()
     if name not in names:
-        raise MappingError(f"unknown preset {name!r}; presets are: {', '.join(names)}")
+        raise MappingError(
+            "unknown preset {name!r}; presets are: {presets}", name=name, presets=", ".join(names)
+        )
     return load_mapping_file(PRESET_DIR / f"{name}.toml")

@@ -62,8 +62,10 @@ def detect_format(path: Path) -> str:
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return "jsonl"
     raise SourceError(
-        f"{path}: unknown format (extension {path.suffix or 'none'}); "
-        f"expected one of: {', '.join(FORMATS)}"
+        "{path}: unknown format (extension {extension}); expected one of: {formats}",
+        path=path,
+        extension=path.suffix or "none",
+        formats=", ".join(FORMATS),
     )
 
 
@@ -76,7 +78,7 @@ def open_source(path: Path, *, tolerant: bool = False) -> Source:
     """
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"{path}: no such file")
+        raise SourceError("{path}: no such file", path=path)
     fmt = detect_format(path)
     opener = {
         "csv": open_csv_tolerant if tolerant else open_csv,
@@ -89,6 +91,8 @@ def open_source(path: Path, *, tolerant: bool = False) -> Source:
     except SourceError:
         raise
     except (OSError, pa.ArrowInvalid, ValueError) as exc:
-        raise SourceError(f"{path}: cannot be read as {fmt} ({exc})") from exc
+        raise SourceError(
+            "{path}: cannot be read as {fmt} ({error})", path=path, fmt=fmt, error=exc
+        ) from exc
     source.size_bytes = path.stat().st_size
     return source

@@ -42,17 +42,21 @@ def header_line(path: Path, encoding: str) -> tuple[list[str], str]:
     first = text.splitlines()[0] if text else ""
     if not whole and len(first) == len(text):  # no line end within the limit
         raise SourceError(
-            f"{path}: the header line does not end within its first {MAX_HEADER_BYTES:,} bytes; "
-            f"a header may be at most {MAX_HEADER_BYTES:,} bytes"
+            "{path}: the header line does not end within its first {limit:,} bytes; a "
+            "header may be at most {limit:,} bytes",
+            path=path,
+            limit=MAX_HEADER_BYTES,
         )
     if not first.strip():
-        raise SourceError(f"{path}: empty file, no header row")
+        raise SourceError("{path}: empty file, no header row", path=path)
     # The header decides the delimiter: exports use commas, tabs or semicolons.
     delimiter = max([",", "\t", ";", "|"], key=first.count)
     try:
         header = next(csv.reader(io.StringIO(first), delimiter=delimiter))
     except csv.Error as exc:  # e.g. a header field over the CSV field limit
-        raise SourceError(f"{path}: the header row cannot be read ({exc})") from None
+        raise SourceError(
+            "{path}: the header row cannot be read ({error})", path=path, error=exc
+        ) from None
     check_header(path, header)
     return header, delimiter
 
@@ -79,7 +83,9 @@ def open_csv(path: Path) -> Source:
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # the first block is parsed on open
         handle.close()
-        raise MalformedCsvError(f"{path}: malformed CSV in its first rows ({exc})") from exc
+        raise MalformedCsvError(
+            "{path}: malformed CSV in its first rows ({error})", path=path, error=exc
+        ) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         line = 2
@@ -88,7 +94,12 @@ def open_csv(path: Path) -> Source:
                 yield with_line(batch, line)
                 line += batch.num_rows
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise MalformedCsvError(f"{path}: malformed CSV after line {line - 1} ({exc})") from exc
+            raise MalformedCsvError(
+                "{path}: malformed CSV after line {line} ({error})",
+                path=path,
+                line=line - 1,
+                error=exc,
+            ) from exc
         finally:
             handle.close()
 

@@ -77,17 +77,25 @@ def _keys(path: Path, lines: list[tuple[int, str]], decode: Callable[[str], obje
             continue
         if len(obj) > MAX_COLUMNS:
             raise SourceError(
-                f"{path}: line {number}: an object with {len(obj):,} keys; "
-                f"at most {MAX_COLUMNS:,} are read (an event has about a dozen)"
+                "{path}: line {number}: an object with {keys:,} keys; at most {limit:,} are "
+                "read (an event has about a dozen)",
+                path=path,
+                number=number,
+                keys=len(obj),
+                limit=MAX_COLUMNS,
             )
         keys.update(dict.fromkeys(obj))
         if len(keys) > MAX_COLUMNS:
             raise SourceError(
-                f"{path}: the objects up to line {number} have {len(keys):,} distinct keys; "
-                f"at most {MAX_COLUMNS:,} columns are read (an event has about a dozen)"
+                "{path}: the objects up to line {number} have {keys:,} distinct keys; at most "
+                "{limit:,} columns are read (an event has about a dozen)",
+                path=path,
+                number=number,
+                keys=len(keys),
+                limit=MAX_COLUMNS,
             )
     if not keys:
-        raise SourceError(f"{path}: no JSON object in its first lines")
+        raise SourceError("{path}: no JSON object in its first lines", path=path)
     check_header(path, list(keys))
     return list(keys)
 

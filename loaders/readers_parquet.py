@@ -45,7 +45,9 @@ def open_parquet(path: Path) -> Source:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"{path}: cannot be read as parquet ({exc})") from exc
+        raise SourceError(
+            "{path}: cannot be read as parquet ({error})", path=path, error=exc
+        ) from exc
     header = list(parquet.schema_arrow.names)
     check_header(path, header)
 

@@ -36,13 +36,18 @@ def open_xlsx(path: Path) -> Source:
     try:
         first = next(rows, None)
         if first is None:
-            raise SourceError(f"{path}: the first sheet is empty, no header row")
+            raise SourceError("{path}: the first sheet is empty, no header row", path=path)
         _, cells = first
         low, high = min(cells), max(cells)
         if high - low >= MAX_COLUMNS:
             raise SourceError(
-                f"{path}: the header row spans {high - low + 1:,} columns "
-                f"({column_name(low)} to {column_name(high)}); at most {MAX_COLUMNS:,} are read"
+                "{path}: the header row spans {columns:,} columns ({first} to {last}); at most "
+                "{limit:,} are read",
+                path=path,
+                columns=high - low + 1,
+                first=column_name(low),
+                last=column_name(high),
+                limit=MAX_COLUMNS,
             )
         header = [cells.get(c, "").strip() for c in range(low, high + 1)]
         check_header(path, header)
@@ -143,7 +148,11 @@ class _SheetHandlers:
             column = (_COLUMNS.get(ref.rstrip("0123456789")) or _column(ref)) if ref else 0
             self.column = column or self.column + 1
             if ref and not column or self.column > _LAST_COLUMN:
-                raise self._error(f"cell {ref or 'after XFD'} is outside columns A to XFD")
+                raise SourceError(
+                    "{path}: the first sheet: cell {cell} is outside columns A to XFD",
+                    path=self.path,
+                    cell=ref or "after XFD",
+                )
             self.kind, self.style = attrs.get("t", "n"), attrs.get("s")
             self.parts, self.size = [], 0
         elif name == "v" or (name == "t" and not self.phonetic):
@@ -179,21 +188,31 @@ class _SheetHandlers:
             self.parts.append(data)
             self.size += len(data)
             if self.size > MAX_CELL_CHARS:
-                raise self._error(
-                    f"cell {column_name(self.column)}{self.row} holds over "
-                    f"{MAX_CELL_CHARS:,} characters, more than an Excel cell can"
+                raise SourceError(
+                    "{path}: the first sheet: cell {cell} holds over {limit:,} characters, "
+                    "more than an Excel cell can",
+                    path=self.path,
+                    cell=column_name(self.column) + str(self.row),
+                    limit=MAX_CELL_CHARS,
                 )
 
     def _start_row(self, ref: str | None) -> None:
         try:
             self.row = int(ref) if ref else self.row + 1
         except ValueError:
-            raise self._error(f"row number {ref[:20]!r} is not a number") from None
+            raise SourceError(
+                "{path}: the first sheet: row number {row!r} is not a number",
+                path=self.path,
+                row=(ref or "")[:20],
+            ) from None
         self.rows += 1
         if not 0 < self.row <= XLSX_MAX_ROWS or self.rows > XLSX_MAX_ROWS:
-            raise self._error(
-                f"over {XLSX_MAX_ROWS:,} rows (row {self.row:,}); "
-                f"at most {XLSX_MAX_ROWS:,} are read, as in Excel"
+            raise SourceError(
+                "{path}: the first sheet: over {limit:,} rows (row {row:,}); at most {limit:,} "
+                "are read, as in Excel",
+                path=self.path,
+                row=self.row,
+                limit=XLSX_MAX_ROWS,
             )
         self.cells, self.column = {}, 0
 
@@ -204,9 +223,12 @@ class _SheetHandlers:
             try:
                 return self.strings[int(text)]
             except (ValueError, IndexError):
-                raise self._error(
-                    f"cell {column_name(self.column)}{self.row} names shared string "
-                    f"{text[:20]!r}, which the file does not have"
+                raise SourceError(
+                    "{path}: the first sheet: cell {cell} names shared string {index!r}, which "
+                    "the file does not have",
+                    path=self.path,
+                    cell=column_name(self.column) + str(self.row),
+                    index=text[:20],
                 ) from None
         if kind != "n":
             if kind == "e":  # a formula error (#N/A, #REF!): no value
@@ -225,9 +247,6 @@ class _SheetHandlers:
             except (OverflowError, ValueError):
                 return cell_text(number)  # outside the calendar: the number as it is
         return cell_text(number)
-
-    def _error(self, reason: str) -> SourceError:
-        return SourceError(f"{self.path}: the first sheet: {reason}")
 
 
 def _excel_time(number: float, epoch: dt.datetime, duration: bool) -> object:

@@ -69,8 +69,9 @@ class Condition:
         chosen = sum((bool(self.equals), self.positive, self.present))
         if chosen != 1:
             raise MappingError(
-                f"the `when` condition on {self.column!r} needs exactly one test of "
-                "equals = VALUE (or a list), positive = true, present = true"
+                "the `when` condition on {column!r} needs exactly one test of equals = VALUE "
+                "(or a list), positive = true, present = true",
+                column=self.column,
             )
 
 
@@ -88,17 +89,24 @@ class EventSpec:
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
-            raise MappingError(f"event type {self.type!r} is not one of {', '.join(EVENT_TYPES)}")
+            raise MappingError(
+                "event type {type!r} is not one of {types}",
+                type=self.type,
+                types=", ".join(EVENT_TYPES),
+            )
         for name in [*self.columns, *self.defaults]:
             if name == "type":
                 raise MappingError(
-                    f"the {self.type} event: its type is fixed by `type`; "
-                    "it maps no type column and sets no type default"
+                    "the {type} event: its type is fixed by `type`; it maps no type column and "
+                    "sets no type default",
+                    type=self.type,
                 )
             if name not in FIELDS:
                 raise MappingError(
-                    f"the {self.type} event: unknown field {name!r}; "
-                    f"fields are: {', '.join(FIELDS)}"
+                    "the {type} event: unknown field {name!r}; fields are: {fields}",
+                    type=self.type,
+                    name=name,
+                    fields=", ".join(FIELDS),
                 )
 
 
@@ -112,21 +120,28 @@ def parse_events(value: object) -> tuple[EventSpec, ...]:
         unknown = sorted(set(entry) - set(_EVENT_KEYS))
         if unknown:
             raise MappingError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; expected {', '.join(_EVENT_KEYS)}"
+                "{where}: unknown key(s) {unknown}; expected {keys}",
+                where=where,
+                unknown=", ".join(unknown),
+                keys=", ".join(_EVENT_KEYS),
             )
         if not isinstance(entry.get("type"), str):
-            raise MappingError(f"{where}: needs type = one of {', '.join(EVENT_TYPES)}")
+            raise MappingError(
+                "{where}: needs type = one of {types}", where=where, types=", ".join(EVENT_TYPES)
+            )
         sections = {}
         for key in ("columns", "defaults"):
             table = entry.get(key, {})
             if not isinstance(table, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in table.items()
             ):
-                raise MappingError(f"{where}: {key} must map names to text values")
+                raise MappingError(
+                    "{where}: {key} must map names to text values", where=where, key=key
+                )
             sections[key] = table
         optional = entry.get("optional", False)
         if not isinstance(optional, bool):
-            raise MappingError(f"{where}: `optional` must be true or false")
+            raise MappingError("{where}: `optional` must be true or false", where=where)
         when = _conditions(entry.get("when"), where)
         specs.append(EventSpec(entry["type"], when=when, optional=optional, **sections))
     return tuple(specs)
@@ -140,21 +155,25 @@ def _conditions(value: object, where: str) -> tuple[Condition, ...]:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("column"), str):
             raise MappingError(
-                f"{where}: `when` must be a table like {{column = ..., equals = ...}}"
+                "{where}: `when` must be a table like {{column = ..., equals = ...}}", where=where
             )
         unknown = sorted(set(item) - {"column", *_TESTS})
         if unknown:
             raise MappingError(
-                f"{where}: unknown test(s) {', '.join(unknown)} in `when`; "
-                f"tests are {', '.join(_TESTS)}"
+                "{where}: unknown test(s) {unknown} in `when`; tests are {tests}",
+                where=where,
+                unknown=", ".join(unknown),
+                tests=", ".join(_TESTS),
             )
         equals = item.get("equals", ())
         equals = (equals,) if isinstance(equals, str) else equals
         if not isinstance(equals, list | tuple) or not all(isinstance(v, str) for v in equals):
-            raise MappingError(f"{where}: `equals` must be text or a list of texts")
+            raise MappingError("{where}: `equals` must be text or a list of texts", where=where)
         for flag in ("positive", "present"):
             if not isinstance(item.get(flag, False), bool):
-                raise MappingError(f"{where}: `{flag}` must be true or false")
+                raise MappingError(
+                    "{where}: `{flag}` must be true or false", where=where, flag=flag
+                )
         out.append(
             Condition(
                 item["column"],

@@ -61,18 +61,25 @@ def check_header(path: Path, header: list[str]) -> None:
     header costs linear time)."""
     if len(header) > MAX_COLUMNS:
         raise SourceError(
-            f"{path}: the header has {len(header):,} columns; at most {MAX_COLUMNS:,} are read "
-            "(an event file has about a dozen)"
+            "{path}: the header has {columns:,} columns; at most {limit:,} are read (an "
+            "event file has about a dozen)",
+            path=path,
+            columns=len(header),
+            limit=MAX_COLUMNS,
         )
     chars = sum(map(len, header))
     if chars > MAX_HEADER_BYTES:
         raise SourceError(
-            f"{path}: the column names hold {chars:,} characters; "
-            f"at most {MAX_HEADER_BYTES:,} are read"
+            "{path}: the column names hold {chars:,} characters; at most {limit:,} are read",
+            path=path,
+            chars=chars,
+            limit=MAX_HEADER_BYTES,
         )
     dupes = sorted(name or "(blank)" for name, n in Counter(header).items() if n > 1)
     if dupes:
-        raise SourceError(f"{path}: column(s) {', '.join(dupes)} appear more than once")
+        raise SourceError(
+            "{path}: column(s) {columns} appear more than once", path=path, columns=", ".join(dupes)
+        )
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -103,7 +110,7 @@ def file_encoding(path: Path) -> str:
     try:
         return detect_encoding(sample)
     except SourceError as exc:
-        raise SourceError(f"{path}: {exc}") from exc
+        raise SourceError("{path}: text is neither UTF-8 nor GB18030/GBK", path=path) from exc
 
 
 def with_line(batch: pa.RecordBatch, first_line: int) -> pa.RecordBatch:

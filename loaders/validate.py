@@ -93,7 +93,7 @@ def check_timezone(name: str) -> str:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise MappingError(
-            f"unknown time zone {name!r} (use an IANA name like Asia/Shanghai)"
+            "unknown time zone {name!r} (use an IANA name like Asia/Shanghai)", name=name
         ) from exc
     return name
 

@@ -57,14 +57,16 @@ def open_workbook(path: Path) -> Workbook:
     try:
         book = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise SourceError(f"{path}: cannot be read as xlsx ({exc})") from None
+        raise SourceError(
+            "{path}: cannot be read as xlsx ({error})", path=path, error=exc
+        ) from None
     try:
         parts = {info.filename.lower(): info for info in book.infolist()}
         workbook_part = _related(path, book, parts, "", "officeDocument") or "xl/workbook.xml"
         sheet_id, date1904 = _first_sheet(path, book, _part(path, parts, workbook_part))
         sheet = _related(path, book, parts, workbook_part, "worksheet", sheet_id)
         if sheet is None:
-            raise SourceError(f"{path}: the first sheet is not a worksheet (a chart?)")
+            raise SourceError("{path}: the first sheet is not a worksheet (a chart?)", path=path)
         strings_part = _related(path, book, parts, workbook_part, "sharedStrings")
         styles_part = _related(path, book, parts, workbook_part, "styles")
         return Workbook(
@@ -97,7 +99,11 @@ def parse_part(
     parser.CharacterDataHandler = text
 
     def no_dtd(*_: object) -> None:
-        raise SourceError(f"{path}: {info.filename} declares a DTD, which no XLSX part has")
+        raise SourceError(
+            "{path}: {filename} declares a DTD, which no XLSX part has",
+            path=path,
+            filename=info.filename,
+        )
 
     parser.StartDoctypeDeclHandler = no_dtd
     fed = 0
@@ -109,9 +115,16 @@ def parse_part(
                 yield fed
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
-        raise SourceError(f"{path}: {info.filename} is not well-formed XML ({exc})") from None
+        raise SourceError(
+            "{path}: {filename} is not well-formed XML ({error})",
+            path=path,
+            filename=info.filename,
+            error=exc,
+        ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise SourceError(f"{path}: {info.filename} is damaged ({exc})") from None
+        raise SourceError(
+            "{path}: {filename} is damaged ({error})", path=path, filename=info.filename, error=exc
+        ) from None
     yield fed
 
 
@@ -129,7 +142,7 @@ def _check_directory(path: Path) -> None:
         tail = f.read()
         at = tail.rfind(b"PK\x05\x06")
         if at < 0 or at + 22 > len(tail):
-            raise SourceError(f"{path}: cannot be read as xlsx (not a zip file)")
+            raise SourceError("{path}: cannot be read as xlsx (not a zip file)", path=path)
         entries, directory = struct.unpack_from("<HI", tail, at + 10)
         locator = at - 20
         if locator >= 0 and tail[locator : locator + 4] == b"PK\x06\x07":
@@ -139,9 +152,13 @@ def _check_directory(path: Path) -> None:
                 entries, directory = struct.unpack_from("<QQ", record, 32)
     if entries > XLSX_MAX_ENTRIES or directory > XLSX_MAX_PART_BYTES:
         raise SourceError(
-            f"{path}: the zip holds {entries:,} entries in a {directory:,}-byte directory; "
-            f"an XLSX has a few dozen (at most {XLSX_MAX_ENTRIES:,}, "
-            f"{XLSX_MAX_PART_BYTES:,} bytes)"
+            "{path}: the zip holds {entries:,} entries in a {directory:,}-byte directory; "
+            "an XLSX has a few dozen (at most {max_entries:,}, {max_bytes:,} bytes)",
+            path=path,
+            entries=entries,
+            directory=directory,
+            max_entries=XLSX_MAX_ENTRIES,
+            max_bytes=XLSX_MAX_PART_BYTES,
         )
 
 
@@ -152,17 +169,26 @@ def _part(
     bytes or compresses more than `XLSX_MAX_RATIO` to 1."""
     info = parts.get(name.lower())
     if info is None:
-        raise SourceError(f"{path}: cannot be read as xlsx (it has no {name})")
+        raise SourceError("{path}: cannot be read as xlsx (it has no {name})", path=path, name=name)
     if info.file_size > limit:
         raise SourceError(
-            f"{path}: {name} unpacks to {info.file_size:,} bytes; at most {limit:,} are read"
+            "{path}: {name} unpacks to {size:,} bytes; at most {limit:,} are read",
+            path=path,
+            name=name,
+            size=info.file_size,
+            limit=limit,
         )
     ratio = info.file_size / max(1, info.compress_size)
     if info.file_size > _CHUNK and ratio > XLSX_MAX_RATIO:
         raise SourceError(
-            f"{path}: {name} is compressed {ratio:,.0f} to 1 ({info.compress_size:,} bytes "
-            f"unpack to {info.file_size:,}); a real sheet is about 10 to 1, "
-            f"at most {XLSX_MAX_RATIO} to 1 is read"
+            "{path}: {name} is compressed {ratio:,.0f} to 1 ({packed:,} bytes unpack to "
+            "{size:,}); a real sheet is about 10 to 1, at most {max_ratio} to 1 is read",
+            path=path,
+            name=name,
+            ratio=ratio,
+            packed=info.compress_size,
+            size=info.file_size,
+            max_ratio=XLSX_MAX_RATIO,
         )
     return info
 
@@ -220,7 +246,7 @@ def _first_sheet(path: Path, book: zipfile.ZipFile, info: zipfile.ZipInfo) -> tu
 
     _read_small(path, book, info, start)
     if not sheets:
-        raise SourceError(f"{path}: the workbook has no sheet")
+        raise SourceError("{path}: the workbook has no sheet", path=path)
     return sheets[0], date1904[0]
 
 
@@ -256,8 +282,9 @@ def _shared_strings(
         elif tag == "si":
             if len(strings) >= XLSX_MAX_SHARED_STRINGS:
                 raise SourceError(
-                    f"{path}: over {XLSX_MAX_SHARED_STRINGS:,} shared strings; "
-                    f"at most {XLSX_MAX_SHARED_STRINGS:,} are read"
+                    "{path}: over {limit:,} shared strings; at most {limit:,} are read",
+                    path=path,
+                    limit=XLSX_MAX_SHARED_STRINGS,
                 )
             strings.append("".join(runs))
 
@@ -267,8 +294,11 @@ def _shared_strings(
             state["size"] += len(data)
             if state["size"] > MAX_CELL_CHARS:
                 raise SourceError(
-                    f"{path}: shared string {len(strings)} holds over {MAX_CELL_CHARS:,} "
-                    "characters, more than an Excel cell can"
+                    "{path}: shared string {index} holds over {limit:,} characters, more than an "
+                    "Excel cell can",
+                    path=path,
+                    index=len(strings),
+                    limit=MAX_CELL_CHARS,
                 )
 
     for _ in parse_part(path, book, info, start, end, text):

@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# The suite reads English unless a test asks for Chinese (use_lang, --lang,
+# Accept-Language): the product's default is Chinese (KOC_LANG, docs/i18n.md).
+os.environ.setdefault("KOC_LANG", "en")
+
 from graph.embedded import EmbeddedStore
 from graph.ingest import IngestReport, ingest_file
 from loaders.mapping import Mapping
@@ -111,6 +115,18 @@ def write_csv(
     writer.writerows(rows)
     path.write_bytes(buf.getvalue().encode(encoding))
     return path
+
+
+def write_named_events(path: Path) -> Path:
+    """Events naming bob twice and then not at all: his latest name (with a
+    mobile number in it) is the second; the others have none."""
+    rows = [
+        ["", "join", "alice", "bob", "2024-05-01 10:00:00", "Bob"],
+        ["", "invite", "carol", "bob", "2024-05-02 10:00:00", "小明 138-1234-5678"],
+        ["", "invite", "carol", "bob", "2024-05-03 10:00:00", ""],
+        ["", "join", "bob", "dan", "2024-05-01 11:00:00", ""],
+    ]
+    return write_csv(path, rows, [*HEADER[:5], "invitee_name"])
 
 
 @pytest.fixture

@@ -76,6 +76,21 @@ def test_dockerfile_serves_the_api():
     assert 'CMD ["koc", "serve", "--host", "0.0.0.0"' in dockerfile
 
 
+def test_the_vendored_echarts_is_the_release_the_makefile_names():
+    """api/static/echarts/echarts.min.js is npm's echarts at ECHARTS_VERSION
+    (`make vendor-echarts` fetches and checks it), with its licence."""
+    import hashlib
+
+    makefile = (ROOT / "Makefile").read_text()
+    recorded = re.search(r"^ECHARTS_JS_SHA256 := ([0-9a-f]{64})$", makefile, re.M)
+    version = re.search(r"^ECHARTS_VERSION := (\S+)$", makefile, re.M)
+    assert recorded and version
+    vendored = ROOT / "api" / "static" / "echarts"
+    assert hashlib.sha256((vendored / "echarts.min.js").read_bytes()).hexdigest() == recorded[1]
+    assert "Apache License" in (vendored / "LICENSE").read_text()
+    assert "Apache ECharts" in (vendored / "NOTICE").read_text()
+
+
 def test_the_package_holds_every_module_and_the_explorer_files(tmp_path):
     """What `pip install .` (the Docker image) gets: every subpackage, the page."""
     import subprocess
@@ -95,10 +110,13 @@ def test_the_package_holds_every_module_and_the_explorer_files(tmp_path):
         for p in (ROOT / package).rglob("*.py")
     }
     assert modules <= names, sorted(modules - names)
-    assert {
-        "api/static/explorer.html",
-        "api/static/explorer.js",
-        "api/static/explorer.css",
-    } <= names
+    pages = {
+        f"api/{p.relative_to(ROOT / 'api')}"
+        for folder in ("templates", "static", "static/echarts", "locale/zh")
+        for p in (ROOT / "api" / folder).iterdir()
+        if p.is_file()
+    }
+    assert "api/templates/dashboard.html" in pages and "api/static/echarts/LICENSE" in pages
+    assert pages <= names, sorted(pages - names)
     presets = {str(p.relative_to(ROOT)) for p in (ROOT / "loaders" / "presets").glob("*.toml")}
     assert presets and presets <= names, sorted(presets - names)  # koc ingest --preset

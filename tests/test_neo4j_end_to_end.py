@@ -27,7 +27,8 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from graph.store import SavedSnapshot, open_store
+from graph.store import SavedSnapshot
+from graph.store_url import open_store
 from tests.api.conftest import ADMIN_KEY, KOC, VIEWER, VIEWER_KEY, koc_serve
 from tests.conftest import NEO4J_PASSWORD, NEO4J_URL, fresh_neo4j_store, needs_neo4j
 

@@ -6,7 +6,9 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import admin, viewer
 from api.deps import ServiceDep, aware
 from api.errors import ApiError
+from api.i18n import _, error_text
 from api.models import AnalysisJob, AnalysisRequest, ErrorBody, SnapshotSummary
+from api.notes import summary_in_words
 from api.service import Job
 from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.snapshot import AnalysisParams, ParamError
@@ -21,8 +23,8 @@ def _job_model(job: Job) -> AnalysisJob:
         stage=job.stage,
         submitted_at=job.submitted_at,
         finished_at=job.finished_at,
-        error=job.error,
-        snapshot=SnapshotSummary(**job.summary) if job.summary else None,
+        error=error_text(job.failure) if job.failure else job.error,
+        snapshot=SnapshotSummary(**summary_in_words(job.summary)) if job.summary else None,
         pruned_snapshots=job.summary.get("pruned_snapshots") if job.summary else None,
     )
 
@@ -63,11 +65,11 @@ async def start_analysis(
             horizon_days=request.horizon_days or service.settings.score_horizon_days,
         )
     except ParamError as exc:
-        raise ApiError(422, str(exc), field=exc.field, location="body") from None
+        raise ApiError(422, error_text(exc), field=exc.field, location="body") from None
     if params.engine == "gds" and getattr(service.store, "gds", None) is None:
         raise ApiError(
             422,
-            "the gds engine runs inside Neo4j, and this server's store is the embedded one",
+            _("the gds engine runs inside Neo4j, and this server's store is the embedded one"),
             field="engine",
             location="body",
         )
@@ -75,7 +77,8 @@ async def start_analysis(
     assert job.done is not None
     finished = await run_in_threadpool(job.done.wait, service.settings.analysis_wait_seconds)
     if finished and job.refused:  # an empty window: nothing saved
-        raise ApiError(422, job.error or "empty window", field="since", location="body")
+        reason = error_text(job.failure) if job.failure else _("empty window")
+        raise ApiError(422, reason, field="since", location="body")
     if not finished:
         response.status_code = 202
         response.headers["Location"] = f"/v1/analyses/{job.id}"
@@ -93,9 +96,9 @@ async def latest_analysis(service: ServiceDep) -> SnapshotSummary:
     snapshot = await run_in_threadpool(service.snapshot)
     if snapshot is None:
         raise ApiError(
-            404, "no analysis yet: POST /v1/analyses", field="analysis", location="store"
+            404, _("no analysis yet: POST /v1/analyses"), field="analysis", location="store"
         )
-    return SnapshotSummary(**snapshot.summary)
+    return SnapshotSummary(**summary_in_words(snapshot.summary))
 
 
 @router.get(
@@ -110,8 +113,11 @@ async def get_analysis(job_id: str, service: ServiceDep) -> AnalysisJob:
     if job is None:
         raise ApiError(
             404,
-            f"no analysis job {job_id!r} (jobs are kept while the server runs; "
-            "GET /v1/analyses/latest has the latest saved analysis)",
+            _(
+                "no analysis job {job_id!r} (jobs are kept while the server runs; GET "
+                "/v1/analyses/latest has the latest saved analysis)",
+                job_id=job_id,
+            ),
             field="job_id",
             location="path",
         )

@@ -9,6 +9,7 @@ from api import queries
 from api.auth import admin
 from api.deps import ServiceDep
 from api.exports import KocExport, manifest_json, to_csv, to_xlsx
+from api.i18n import current_lang
 from api.models import ErrorBody
 from api.routes.reads import KocParamsDep
 from api.service import Service
@@ -16,11 +17,15 @@ from graph.analysis.kocs import KocParams
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], dependencies=[Depends(admin)])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-Lang = Annotated[Literal["en", "zh"], Query(description="header language")]
+Lang = Annotated[
+    Literal["zh", "en"] | None,
+    Query(description="the file's language (headers, reasons, manifest); default the reader's"),
+]
 
 
-def _export(service: Service, params: KocParams, lang: str) -> KocExport:
+def _export(service: Service, params: KocParams, lang: str | None) -> KocExport:
     # Cached so the file and its manifest, fetched apart, agree.
+    lang = lang or current_lang()
     return service.cached(
         ("export", params, lang), lambda: queries.koc_export(service, params, lang)
     )
@@ -38,14 +43,14 @@ async def export_kocs(
     service: ServiceDep,
     params: KocParamsDep,
     format: Annotated[Literal["csv", "xlsx"], Query(description="file format")] = "csv",
-    lang: Lang = "en",
+    lang: Lang = None,
 ) -> Response:
     """The KOC list for rewards, as CSV (UTF-8 with BOM) or XLSX (with a
     manifest sheet). Only users not flagged, or approved on review. The CSV's
     manifest is at /v1/exports/kocs/manifest with the same parameters."""
     export = await run_in_threadpool(_export, service, params, lang)
     body = await run_in_threadpool(to_csv if format == "csv" else to_xlsx, export)
-    query = f"k={params.k}&strategy={params.strategy}&lang={lang}" + (
+    query = f"k={params.k}&strategy={params.strategy}&lang={export.manifest['lang']}" + (
         f"&quota={params.quota}" if params.quota else ""
     )
     return Response(
@@ -62,7 +67,7 @@ async def export_kocs(
 async def export_manifest(
     service: ServiceDep,
     params: KocParamsDep,
-    lang: Lang = "en",
+    lang: Lang = None,
 ) -> Response:
     """The manifest of an export: snapshot, parameters, time, rows."""
     export = await run_in_threadpool(_export, service, params, lang)

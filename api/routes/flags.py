@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import queries
-from api.auth import admin, viewer
+from api.auth import FullNames, admin, viewer
 from api.deps import ServiceDep, UserIdDep, cached_json
 from api.models import ErrorBody, FlagPage, ReviewOut, ReviewRequest
 from graph.review import review_user
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/v1/flags", tags=["fraud review"])
 @router.get("", response_model=FlagPage, dependencies=[Depends(viewer)])
 async def flags(
     service: ServiceDep,
+    full: FullNames,
     status: Annotated[
         Literal["pending", "approved", "declined"] | None, Query(description="only this status")
     ] = None,
@@ -26,8 +27,8 @@ async def flags(
     """The review queue: flagged users, highest risk first, with evidence."""
     return await cached_json(
         service,
-        ("flags", status, limit, offset),
-        lambda: queries.flagged(service, status, limit, offset),
+        ("flags", status, limit, offset, full),
+        lambda: queries.flagged(service, status, limit, offset, full),
     )
 
 

@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from api import queries
-from api.auth import viewer
+from api import names, queries, user_queries
+from api.auth import FullNames, viewer
 from api.deps import ServiceDep, UserIdDep, aware, cached_json, check_window, json_response
 from api.errors import ApiError
+from api.i18n import _, error_text
 from api.models import (
     CommunityDetail,
     CommunityPage,
@@ -20,10 +21,12 @@ from api.models import (
     Network,
     ReferrerPage,
     UserDetail,
+    UserSearch,
 )
 from graph.analysis.kocs import KocParams
 from graph.ranking import TOP_BY
 from graph.store import Window
+from graph.user_search import MAX_QUERY
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(viewer)])
 _NOT_FOUND = {404: {"model": ErrorBody}}
@@ -81,7 +84,7 @@ async def koc_params(
         )
     except ValueError as exc:
         field = "model" if "model" in str(exc) else "engine"
-        raise ApiError(422, str(exc), field=field, location="query") from None
+        raise ApiError(422, error_text(exc), field=field, location="query") from None
 
 
 KocParamsDep = Annotated[KocParams, Depends(koc_params)]
@@ -92,6 +95,7 @@ KocParamsDep = Annotated[KocParams, Depends(koc_params)]
 )
 async def top_referrers(
     service: ServiceDep,
+    full: FullNames,
     by: Annotated[Literal[TOP_BY], Query(description="the count or metric to rank by")] = "invites",  # type: ignore[valid-type]
     limit: Limit = 20,
     offset: Offset = 0,
@@ -108,8 +112,8 @@ async def top_referrers(
     check_window(window.since, window.until)
     return await cached_json(
         service,
-        ("top", by, limit, offset, window),
-        lambda: queries.referrers(service, window, by, limit, offset),
+        ("top", by, limit, offset, window, full),
+        lambda: queries.referrers(service, window, by, limit, offset, full),
         # A page of a kept ranking is a slice: cut on the loop, no thread.
         inline=queries.kept_ranking(service, window, by) is not None,
     )
@@ -119,6 +123,7 @@ async def top_referrers(
 async def kocs(
     service: ServiceDep,
     params: KocParamsDep,
+    full: FullNames,
     limit: Limit = 1000,
     offset: Offset = 0,
 ) -> Response:
@@ -126,9 +131,38 @@ async def kocs(
     on review), churned users and users with no invite are never picked."""
     return await cached_json(
         service,
-        ("kocs", params, limit, offset),
-        lambda: queries.kocs(service, params, limit, offset),
+        ("kocs", params, limit, offset, full),
+        lambda: queries.kocs(service, params, limit, offset, full),
     )
+
+
+# Registered before /users/{user_id}: a user whose id is "search" is
+# /v1/users/%73earch (ids in paths are percent-decoded once).
+@router.get("/users/search", response_model=UserSearch, tags=["users"])
+async def search_users(
+    service: ServiceDep,
+    full: FullNames,
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_QUERY,
+            description="an id, the start of one, or part of a name (case ignored)",
+        ),
+    ],
+    limit: Annotated[int, Query(ge=1, le=50, description="most users returned")] = 20,
+) -> Response:
+    """Users whose id is or starts with `q`, or whose name contains it, best
+    first: exact id, exact name, prefix, contains, then by id. Viewer keys
+    search the names as they see them (mobile numbers masked)."""
+    text = q.strip()
+    if not text:
+        raise ApiError(422, _("q must hold more than spaces"), field="q", location="query")
+
+    def search() -> UserSearch:
+        return UserSearch(q=text, limit=limit, items=names.search(service, text, limit, full))
+
+    return await cached_json(service, ("user-search", text, limit, full), search)
 
 
 @router.get(
@@ -137,34 +171,41 @@ async def kocs(
 async def user_network(
     user_id: UserIdDep,
     service: ServiceDep,
+    full: FullNames,
     hops: Annotated[int, Query(ge=0, le=4, description="ties away from the user")] = 2,
     limit: Annotated[int, Query(ge=1, le=5000, description="most users returned")] = 500,
 ) -> Response:
     """The users within `hops` ties of a user (nearest first, at most
     `limit`) and the REFERRED and INVITED ties among them."""
-    memory = queries.in_memory(service)
+    memory = user_queries.in_memory(service)
     if memory is not None and limit <= INLINE_NETWORK:  # a millisecond or so
-        return json_response(queries.network(service, user_id, hops, limit, memory))
-    return json_response(await run_in_threadpool(queries.network, service, user_id, hops, limit))
+        return json_response(user_queries.network(service, user_id, hops, limit, memory, full))
+    return json_response(
+        await run_in_threadpool(user_queries.network, service, user_id, hops, limit, None, full)
+    )
 
 
 @router.get("/users/{user_id}", response_model=UserDetail, tags=["users"], responses=_NOT_FOUND)
-async def user(user_id: UserIdDep, service: ServiceDep) -> Response:
+async def user(user_id: UserIdDep, service: ServiceDep, full: FullNames) -> Response:
     """A user: metrics, the KOC score's parts, flags with evidence, review,
     community, referrer and the referral chain up to its root."""
-    memory = queries.in_memory(service)
+    memory = user_queries.in_memory(service)
     if memory is not None:  # half a millisecond: no thread needed
-        return json_response(queries.user(service, user_id, memory))
-    return json_response(await run_in_threadpool(queries.user, service, user_id))
+        return json_response(user_queries.user(service, user_id, memory, full))
+    return json_response(await run_in_threadpool(user_queries.user, service, user_id, None, full))
 
 
 @router.get(
     "/communities", response_model=CommunityPage, tags=["communities"], responses=_NO_ANALYSIS
 )
-async def communities(service: ServiceDep, limit: Limit = 100, offset: Offset = 0) -> Response:
+async def communities(
+    service: ServiceDep, full: FullNames, limit: Limit = 100, offset: Offset = 0
+) -> Response:
     """Communities of the latest analysis, largest first."""
     return await cached_json(
-        service, ("communities", limit, offset), lambda: queries.communities(service, limit, offset)
+        service,
+        ("communities", limit, offset, full),
+        lambda: queries.communities(service, limit, offset, full),
     )
 
 
@@ -177,8 +218,9 @@ async def communities(service: ServiceDep, limit: Limit = 100, offset: Offset = 
 async def community(
     community_id: Annotated[int, Path(ge=0, le=2**62)],
     service: ServiceDep,
+    full: FullNames,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> CommunityDetail:
     """One community and a page of its members by KOC score."""
-    return await run_in_threadpool(queries.community, service, community_id, limit, offset)
+    return await run_in_threadpool(queries.community, service, community_id, limit, offset, full)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from api.errors import ApiError
+from api.i18n import _, error_text
 from api.models import ErrorBody
 from api.wecom.crypto import CallbackRejected
 from api.wecom.inbox import InboxError
@@ -36,8 +37,10 @@ def _receiver(request: Request) -> Receiver:
     if wecom is None:
         raise ApiError(
             404,
-            "WeCom callbacks are off: set KOC_WECOM_CORP_ID, KOC_WECOM_TOKEN and "
-            "KOC_WECOM_AES_KEY (docs/wecom.md)",
+            _(
+                "WeCom callbacks are off: set KOC_WECOM_CORP_ID, KOC_WECOM_TOKEN and "
+                "KOC_WECOM_AES_KEY (docs/wecom.md)"
+            ),
             field="path",
             location="path",
         )
@@ -53,13 +56,13 @@ def _answered(request: Request) -> Iterator[None]:
         yield
     except CallbackRejected as exc:
         log.warning("WeCom callback from %s refused (403): %s", peer, exc)
-        raise ApiError(403, str(exc), field=exc.field, location="query") from None
+        raise ApiError(403, error_text(exc), field=exc.field, location="query") from None
     except PushError as exc:
         log.warning("WeCom callback from %s malformed (400): %s", peer, exc)
-        raise ApiError(400, str(exc), field="body", location="body") from None
+        raise ApiError(400, error_text(exc), field="body", location="body") from None
     except InboxError as exc:
         log.error("WeCom push from %s not filed (503): %s", peer, exc)
-        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from None
+        raise ApiError(503, error_text(exc), headers={"Retry-After": "5"}) from None
 
 
 async def _body(request: Request) -> bytes:
@@ -68,7 +71,10 @@ async def _body(request: Request) -> bytes:
         size += len(chunk)
         if size > MAX_PUSH_BYTES:
             raise ApiError(
-                413, f"a WeCom push is far below {MAX_PUSH_BYTES:,} bytes", "body", "body"
+                413,
+                _("a WeCom push is far below {limit:,} bytes", limit=MAX_PUSH_BYTES),
+                "body",
+                "body",
             )
         chunks.append(chunk)
     return b"".join(chunks)

@@ -32,8 +32,8 @@ PAD_BITS = 256  # WeCom pads to 32-byte blocks, not AES's 16
 class CallbackRejected(SearchlightError):
     """A callback that is not provably WeCom's, fresh, for this corp (403)."""
 
-    def __init__(self, reason: str, field: str = "msg_signature") -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, field: str = "msg_signature", /, **params: object) -> None:
+        super().__init__(reason, **params)
         self.field = field
 
 

@@ -76,7 +76,11 @@ class Inbox:
                 self._durable = _whole_lines_size(self.path)
         except OSError as exc:
             self.close()
-            raise InboxError(f"cannot open the WeCom inbox {self.folder}: {exc.strerror}") from None
+            raise InboxError(
+                "cannot open the WeCom inbox {folder}: {reason}",
+                folder=self.folder,
+                reason=exc.strerror,
+            ) from None
         if writer:
             self._accepting = True
             self._writer = threading.Thread(
@@ -90,8 +94,9 @@ class Inbox:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InboxError(
-                f"another server is writing the WeCom inbox {self.folder}; one server per "
-                "inbox (KOC_WECOM_INBOX_DIR)"
+                "another server is writing the WeCom inbox {folder}; one server per inbox "
+                "(KOC_WECOM_INBOX_DIR)",
+                folder=self.folder,
             ) from None
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         whole = _whole_lines_size(self.path)
@@ -131,7 +136,11 @@ class Inbox:
 
     def _raise(self, error: OSError | None) -> None:
         if error is not None:
-            raise InboxError(f"cannot write the WeCom inbox {self.path}: {error.strerror}")
+            raise InboxError(
+                "cannot write the WeCom inbox {path}: {reason}",
+                path=self.path,
+                reason=error.strerror,
+            )
 
     def _write_loop(self) -> None:
         """The writer's thread: everything queued meanwhile in one write and
@@ -199,8 +208,10 @@ class Inbox:
             return 0
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InboxError(
-                f"{self.folder / APPLIED_FILE} is unreadable ({exc}); delete it to apply the "
-                "whole inbox again (duplicates are counted, not added)"
+                "{path} is unreadable ({error}); delete it to apply the whole inbox again "
+                "(duplicates are counted, not added)",
+                path=self.folder / APPLIED_FILE,
+                error=exc,
             ) from None
         return max(0, min(offset, self._durable))
 

@@ -80,7 +80,7 @@ def parse_push(xml: str) -> Push:
     try:
         root = fromstring(xml, forbid_dtd=True)
     except (ParseError, DefusedXmlException) as exc:
-        raise PushError(f"the decrypted push is not XML WeCom sends: {exc}") from None
+        raise PushError("the decrypted push is not XML WeCom sends: {error}", error=exc) from None
     fields: dict[str, str] = {}
     members: list[str] = []
     for child in root:

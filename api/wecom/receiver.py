@@ -55,16 +55,18 @@ class Receiver:
             ("nonce", nonce),
         ):
             if not value:
-                raise CallbackRejected(f"{name} is missing", name)
+                raise CallbackRejected("{name} is missing", name, name=name)
         assert msg_signature and timestamp and nonce
         if not (timestamp.isascii() and timestamp.isdigit()):
             raise CallbackRejected("timestamp is not a number of seconds", "timestamp")
         skew = abs(time.time() - int(timestamp))
         if skew > self.max_skew:
             raise CallbackRejected(
-                f"timestamp is {skew:.0f} s from the server's clock, more than "
-                f"KOC_WECOM_MAX_SKEW_SECONDS ({self.max_skew}): a replayed or delayed callback",
+                "timestamp is {skew:.0f} s from the server's clock, more than "
+                "KOC_WECOM_MAX_SKEW_SECONDS ({max_skew}): a replayed or delayed callback",
                 "timestamp",
+                skew=skew,
+                max_skew=self.max_skew,
             )
         self.crypto.verify(msg_signature, timestamp, nonce, encrypted)
         return self.crypto.decrypt(encrypted)
@@ -85,7 +87,7 @@ class Receiver:
         try:
             envelope = fromstring(body, forbid_dtd=True)
         except (ParseError, DefusedXmlException) as exc:
-            raise PushError(f"the body is not WeCom's XML: {exc}") from None
+            raise PushError("the body is not WeCom's XML: {error}", error=exc) from None
         encrypted = (envelope.findtext("Encrypt") or "").strip()
         if not encrypted:
             raise PushError("the body has no <Encrypt> element")

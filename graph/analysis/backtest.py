@@ -36,8 +36,11 @@ from graph.analysis.snapshot import AnalysisParams, analyze
 from graph.analysis.snapshot_tables import SCORE_SIGNALS
 from graph.analysis.tiegraph import TieGraph
 from graph.store import Store, Window
+from loaders.errors import Note
 
 BASELINES = ("top_invites", "top_pagerank", "random")
+# A pick's note under its strategy's name: the same in both languages.
+OF_PICKS = "{name}: {note}"
 RANDOM_DRAWS = 20
 
 
@@ -99,19 +102,19 @@ def backtest(
         if progress:
             progress(stage)
 
-    say("analysing the events before the cutoff")
+    say(Note("analysing the events before the cutoff"))
     before = analyze(store, params)
     saved = before.to_saved()
     users_before = before.users.num_rows
 
-    say("reading the horizon")
+    say(Note("reading the horizon"))
     after = store.read_graph(Window(params.since, end, params.campaigns))
     graph = TieGraph.from_tables(after)
     new = (graph.parent >= 0) & (graph.referred_at_us >= int(cutoff.timestamp() * 1e6))
     new_referrers = graph.parent[new]
     result = Backtest(cutoff, horizon_days, k, users_before, int(new.sum()), 0)
     if not new.any():
-        result.notes.append("no referrals in the horizon: nothing to measure")
+        result.notes.append(Note("no referrals in the horizon: nothing to measure"))
     counts = np.bincount(new_referrers, minlength=graph.n)
     # Top-k of the horizon: by new referrals, then id (ids are sorted).
     ranked = np.lexsort((np.arange(graph.n), -counts))
@@ -133,7 +136,9 @@ def backtest(
     # The picks' graph is read once for every strategy.
     prepared = snapshot_graph(store, saved) if strategies else None
     learned = before.score_info.get("kind") == "learned"
-    result.notes += [f"learned score: {note}" for note in before.score_info.get("notes", [])]
+    result.notes += [
+        Note("learned score: {note}", note=note) for note in before.score_info.get("notes", [])
+    ]
     for strategy in strategies:
         named = [(strategy, prepared)]
         if strategy == "score":
@@ -143,18 +148,18 @@ def backtest(
             named = [("learned", prepared)] if learned else []
             named.append(("weighted", with_scores(prepared, saved, weighted)))
         for name, picked_from in named:
-            say(f"picking with {name}")
+            say(Note("picking with {name}", name=name))
             started = time.perf_counter()
             choice = KocParams(k=k, strategy=strategy, seed=seed)
             kocs = choose_kocs(store, picked_from.snapshot, choice, picked_from)
-            result.notes += [f"{name}: {note}" for note in kocs.notes]
+            result.notes += [Note(OF_PICKS, name=name, note=note) for note in kocs.notes]
             result.rows.append(
                 measure(
                     name, "strategy", [r.user_id for r in kocs.rows], time.perf_counter() - started
                 )
             )
 
-    say("baselines")
+    say(Note("baselines"))
     users = before.users
     ids = users["id"].to_pylist()
     for name, column in (("top_invites", "invites"), ("top_pagerank", "pagerank")):
@@ -179,7 +184,7 @@ def backtest(
             )
         )
     else:
-        result.notes.append(f"fewer than k={k} users with an invite: no random baseline")
+        result.notes.append(Note("fewer than k={k} users with an invite: no random baseline", k=k))
     return result
 
 

@@ -1,5 +1,6 @@
 """The KOC list: k users chosen by a strategy from the latest snapshot, each
-with the reason in words (DESIGN.md, Searchlight selection).
+with the facts of its reason (DESIGN.md, Searchlight selection; put in words
+by `api.reasons`).
 
 Strategies:
 - `coverage`: the searchlight set (`graph.analysis.searchlight`);
@@ -22,7 +23,8 @@ import pyarrow.compute as pc
 
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
-from graph.analysis.score import top_reasons
+from graph.analysis.params import ParamError
+from graph.analysis.score import top_parts_of
 from graph.analysis.searchlight import (
     DEFAULT_HOP_WEIGHTS,
     Pick,
@@ -35,7 +37,7 @@ from graph.analysis.snapshot import AnalysisParams, approved_mask
 from graph.analysis.tie_models import parse_model
 from graph.analysis.tiegraph import TieGraph
 from graph.store import SavedSnapshot, Store
-from loaders.errors import SearchlightError
+from loaders.errors import Note, SearchlightError
 
 STRATEGIES = ("coverage", "influence", "score")
 QUOTAS = ("community",)
@@ -59,39 +61,68 @@ class KocParams:
     def __post_init__(self) -> None:
         model, _ = parse_model(self.model)
         if self.candidates not in CANDIDATES:
-            raise ValueError(
-                f"unknown candidates {self.candidates!r}; choose one of {', '.join(CANDIDATES)}"
+            raise ParamError(
+                "unknown candidates {candidates!r}; choose one of {choices}",
+                field="candidates",
+                candidates=self.candidates,
+                choices=", ".join(CANDIDATES),
             )
         if self.engine == "gds" and model == "wc":
-            raise ValueError(
+            raise ParamError(
                 "GDS's CELF takes one probability for every tie: use --model learned "
-                "(their mean) or uniform:P with --engine gds"
+                "(their mean) or uniform:P with --engine gds",
+                field="model",
             )
         if self.engine not in ENGINES:
-            raise ValueError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+            raise ParamError(
+                "unknown engine {engine!r}; choose one of {choices}",
+                field="engine",
+                engine=self.engine,
+                choices=", ".join(ENGINES),
+            )
         if self.engine == "gds" and self.strategy != "influence":
-            raise ValueError("the gds engine picks by influence only (--strategy influence)")
+            raise ParamError(
+                "the gds engine picks by influence only (--strategy influence)", field="engine"
+            )
         if self.engine == "gds" and self.quota is not None:
-            raise ValueError("community quotas need the searchlight engine (GDS's CELF has none)")
+            raise ParamError(
+                "community quotas need the searchlight engine (GDS's CELF has none)",
+                field="engine",
+            )
         if self.k < 1:
-            raise ValueError("k must be at least 1")
+            raise ParamError("k must be at least 1", field="k")
         if self.strategy not in STRATEGIES:
-            raise ValueError(
-                f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}"
+            raise ParamError(
+                "unknown strategy {strategy!r}; choose one of {choices}",
+                field="strategy",
+                strategy=self.strategy,
+                choices=", ".join(STRATEGIES),
             )
         if self.quota is not None and self.quota not in QUOTAS:
-            raise ValueError(f"unknown quota {self.quota!r}; choose one of {', '.join(QUOTAS)}")
+            raise ParamError(
+                "unknown quota {quota!r}; choose one of {choices}",
+                field="quota",
+                quota=self.quota,
+                choices=", ".join(QUOTAS),
+            )
 
 
 @dataclass
 class KocRow:
+    """One pick and the facts its reason is told from (in words:
+    `api.reasons.koc_reason`, in the reader's language)."""
+
     rank: int
     user_id: str
     gain: float  # coverage: marginal coverage; influence: expected users added; score: coverage
     coverage_share: float  # f(picks so far) / users
     lit_share: float  # users with any light so far / users
     communities: list[int]  # communities this pick lights, largest first (at most 5)
-    reason: str
+    new_by_hop: list[int]  # users this pick lights first, by hops from it (0: itself)
+    communities_lit: int  # how many communities those users are in
+    # score only: the two largest parts of its KOC score, as (part, points)
+    score_parts: list[tuple[str, float]]
+    koc_score_exact: float  # unrounded: the score the reason names, to one decimal
     koc_score: float
     invites: int
     effective_invites: int
@@ -146,9 +177,12 @@ def snapshot_graph(store: Store, snapshot: SavedSnapshot | None) -> SnapshotGrap
     notes = []
     if tables.watermark != snapshot.watermark:
         notes.append(
-            f"the snapshot saw ingest batch {snapshot.watermark}, the store is at "
-            f"{tables.watermark}: users new since then have no flags or community; "
-            "run koc analyze"
+            Note(
+                "the snapshot saw ingest batch {seen}, the store is at {now}: users new "
+                "since then have no flags or community; run koc analyze",
+                seen=snapshot.watermark,
+                now=tables.watermark,
+            )
         )
     indptr, indices = csr_from_edges(graph.n, *graph.undirected_edges())
     metrics = _snapshot_columns(snapshot, graph.ids)
@@ -200,23 +234,27 @@ def choose_kocs(
             quota=params.quota == "community",
         )
         gains = [p.gain for p in picks]
-        extra = [""] * len(picks)
+        parts: list[list[tuple[str, float]]] = [[] for _ in picks]
     else:
         if params.strategy == "influence":
             pool = eligible if params.candidates == "eligible" else wanted
             chosen, gains, spread = influence_picks(store, prepared, pool, params, notes)
-            extra = [f"adds ~{g:,.0f} expected users to the cascade" for g in gains]
+            parts = [[] for _ in chosen]
         else:
             chosen = _top_scores(metrics["koc_score"], eligible, community, params)
             gains = []
-            extra = _score_reasons(prepared.snapshot.users, metrics["snapshot_row"], chosen)
+            parts = _score_parts(prepared.snapshot.users, metrics["snapshot_row"], chosen)
         picks = coverage_of(indptr, indices, chosen, params.hop_weights, community)
         if params.strategy == "score":
             gains = [p.gain for p in picks]
-    rows = _rows(graph, metrics, picks, gains, extra, params, n)
+    rows = _rows(graph, metrics, picks, gains, parts, n)
     if len(rows) < params.k and not any(n.startswith("nobody to pick") for n in notes):
         notes.append(
-            f"only {len(rows)} of k={params.k} picked: no other eligible user adds anything"
+            Note(
+                "only {picked} of k={k} picked: no other eligible user adds anything",
+                picked=len(rows),
+                k=params.k,
+            )
         )
     return KocList(
         params=params,
@@ -229,14 +267,16 @@ def choose_kocs(
     )
 
 
-def _score_reasons(users: pa.Table, rows: np.ndarray, chosen: list[int]) -> list[str]:
-    """Each pick's two largest score contributions in words (`reason_in_words`),
-    from its row of the snapshot's users ("" for a user the snapshot has not
-    seen). Only the picks' rows are read: lining every `score_*` column up
-    with the graph would hold twenty-odd floats per user."""
+def _score_parts(
+    users: pa.Table, rows: np.ndarray, chosen: list[int]
+) -> list[list[tuple[str, float]]]:
+    """Each pick's two largest score contributions (`top_parts`), from its
+    row of the snapshot's users (none for a user the snapshot has not seen).
+    Only the picks' rows are read: lining every `score_*` column up with the
+    graph would hold twenty-odd floats per user."""
     at = rows[np.asarray(chosen, np.int64)]
-    words = top_reasons(users.take(pa.array(np.maximum(at, 0)))) if len(users) else []
-    return [w if a >= 0 else "" for w, a in zip(words or [""] * len(at), at, strict=True)]
+    found = top_parts_of(users.take(pa.array(np.maximum(at, 0)))) if len(users) else []
+    return [p if a >= 0 else [] for p, a in zip(found or [[]] * len(at), at, strict=True)]
 
 
 def _top_scores(
@@ -266,37 +306,14 @@ def _rows(
     metrics: dict[str, np.ndarray],
     picks: list[Pick],
     gains: list[float],
-    extra: list[str],
-    params: KocParams,
+    parts: list[list[tuple[str, float]]],
     n: int,
 ) -> list[KocRow]:
     rows = []
     ids = graph.ids
-    for rank, (pick, gain, more) in enumerate(zip(picks, gains, extra, strict=True), start=1):
+    for rank, (pick, gain, top) in enumerate(zip(picks, gains, parts, strict=True), start=1):
         u = pick.user
         touched = sorted(pick.communities.items(), key=lambda kv: (-kv[1], kv[0]))
-        hops = pick.new_by_hop
-        lit_words = f"lights {sum(hops):,} new users"
-        if len(hops) > 1:
-            lit_words += (
-                " ("
-                + ", ".join(
-                    f"{c:,} at {h} hop{'s' if h > 1 else ''}" for h, c in enumerate(hops) if h and c
-                )
-                + ")"
-            )
-        lit_words += f" in {len(touched)} communit{'y' if len(touched) == 1 else 'ies'}"
-        facts = (
-            f"{int(metrics['invites'][u]):,} invites, reach {int(metrics['reach'][u]):,}, "
-            f"{int(metrics['converted_invites'][u]):,} conversions"
-        )
-        if params.strategy == "coverage":
-            reason = f"{lit_words}; {facts}"
-        elif params.strategy == "influence":
-            reason = f"{more}; {facts}"
-        else:
-            why = f" ({more})" if more else ""
-            reason = f"KOC score {metrics['koc_score'][u]:.1f}{why}; {facts}; {lit_words}"
         rows.append(
             KocRow(
                 rank=rank,
@@ -305,7 +322,10 @@ def _rows(
                 coverage_share=round(pick.coverage / max(n, 1), 6),
                 lit_share=round(pick.lit / max(n, 1), 6),
                 communities=[c for c, _ in touched[:5]],
-                reason=reason,
+                new_by_hop=[int(c) for c in pick.new_by_hop],
+                communities_lit=len(touched),
+                score_parts=top,
+                koc_score_exact=float(metrics["koc_score"][u]),
                 koc_score=round(float(metrics["koc_score"][u]), 3),
                 invites=int(metrics["invites"][u]),
                 effective_invites=int(metrics["effective_invites"][u]),

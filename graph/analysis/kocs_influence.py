@@ -14,6 +14,7 @@ from graph.analysis.influence import influence_maximisation, simulate_spread
 from graph.analysis.snapshot import AnalysisParams
 from graph.analysis.tie_models import tie_probabilities
 from graph.store import Store
+from loaders.errors import Note
 
 if TYPE_CHECKING:
     from graph.analysis.kocs import KocParams, SnapshotGraph
@@ -30,8 +31,10 @@ def influence_picks(
     among `eligible` (the users `params.candidates` allows)."""
     if not eligible.any():
         notes.append(
-            "nobody to pick: no user is a candidate (eligible users are not flagged, "
-            "not churned and have invited someone; --candidates all allows everyone)"
+            Note(
+                "nobody to pick: no user is a candidate (eligible users are not flagged, "
+                "not churned and have invited someone; --candidates all allows everyone)"
+            )
         )
         return [], [], None
     graph, n = prepared.graph, prepared.graph.n
@@ -67,8 +70,11 @@ def influence_picks(
     }
     if result.capped:
         notes.append(
-            f"IMM stopped at {result.rr_sets:,} reverse-reachable sets (a cap on their "
-            "number or memory): the (1 - 1/e - ε) guarantee does not hold for this run"
+            Note(
+                "IMM stopped at {sets:,} reverse-reachable sets (a cap on their "
+                "number or memory): the (1 - 1/e - ε) guarantee does not hold for this run",
+                sets=result.rr_sets,
+            )
         )
     return result.seeds, [pick.gain for pick in result.picks], spread
 
@@ -106,15 +112,22 @@ def _celf_picks(
     )
     if not params.model.startswith("uniform"):
         notes.append(
-            "GDS's CELF takes one probability for every tie, not the learned ones: it "
-            f"ran with p = {uniform:.4f}, their mean. The spread is Searchlight's "
-            "Monte-Carlo check of its picks under the learned probabilities "
-            f"({flat[0]:,.1f} under p)."
+            Note(
+                "GDS's CELF takes one probability for every tie, not the learned ones: it "
+                "ran with p = {p:.4f}, their mean. The spread is Searchlight's "
+                "Monte-Carlo check of its picks under the learned probabilities "
+                "({spread:,.1f} under p).",
+                p=uniform,
+                spread=flat[0],
+            )
         )
     if celf.skipped:
         notes.append(
-            f"CELF cannot be told who is eligible: {celf.skipped} of its picks "
-            "(flagged, churned, without invites or excluded) were left out"
+            Note(
+                "CELF cannot be told who is eligible: {skipped} of its picks "
+                "(flagged, churned, without invites or excluded) were left out",
+                skipped=celf.skipped,
+            )
         )
     spread = {
         "engine": "gds",

@@ -36,6 +36,7 @@ from graph.analysis.learned_features import LEARNED_FEATURES, horizon_labels, us
 from graph.analysis.recency import US_PER_DAY
 from graph.analysis.tiegraph import TieGraph, distinct
 from graph.store import GraphTables
+from loaders.errors import Note
 
 # Training rows: users with any referral history or a positive label are all
 # kept; the rest are sampled down to this many rows in all, weighted back up.
@@ -78,14 +79,16 @@ def learning_cutoff(
     at = tables.referred["at"]
     first = pc.min(at).as_py() if len(at) else None
     if end is None or first is None:
-        return None, "no referrals to learn from"
+        return None, Note("no referrals to learn from")
     start = max(first, since) if since else first
     horizon = timedelta(days=horizon_days)
     if end - start < MIN_HISTORY_HORIZONS * horizon:
         days = (end - start).total_seconds() / 86400
-        return None, (
-            f"only {days:.0f} days of referrals, under two horizons of {horizon_days:g} "
-            "days: the weighted score is used"
+        return None, Note(
+            "only {days:.0f} days of referrals, under two horizons of {horizon_days:g} "
+            "days: the weighted score is used",
+            days=days,
+            horizon_days=horizon_days,
         )
     return end - horizon, ""
 
@@ -145,7 +148,7 @@ def fit_learned(
     import lightgbm as lgb  # imported here: only the learned score needs it
 
     if not (labels > 0).any():
-        raise NotLearnable("nobody brought an effective referral in the last horizon")
+        raise NotLearnable(Note("nobody brought an effective referral in the last horizon"))
     keep, weight = _training_rows(features["invites"], labels, seed)
     params = {**MODEL_PARAMS, "seed": seed, "num_threads": threads}
     x = matrix(features, keep)

@@ -13,13 +13,16 @@ from graph.analysis.kernels import ENGINES
 from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.analysis.snapshot_tables import SCORE_KINDS, SCORE_SIGNALS
 from graph.store import Window
+from loaders.errors import SearchlightError
 
 
-class ParamError(ValueError):
-    """An analysis parameter with a value we cannot use; `field` names it."""
+class ParamError(SearchlightError, ValueError):
+    """An analysis parameter with a value we cannot use; `field` names it.
+    The message is a template filled from `params`, as every
+    `SearchlightError`'s."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, /, field: str = "", **params: object) -> None:
+        super().__init__(message, **params)
         self.field = field
 
 
@@ -41,34 +44,41 @@ class AnalysisParams:
     def __post_init__(self) -> None:
         if self.score not in SCORE_KINDS:
             raise ParamError(
-                "score", f"unknown score {self.score!r}; choose one of {', '.join(SCORE_KINDS)}"
+                "unknown score {score!r}; choose one of {choices}",
+                field="score",
+                score=self.score,
+                choices=", ".join(SCORE_KINDS),
             )
         if not (math.isfinite(self.horizon_days) and 1 <= self.horizon_days <= 3650):
-            raise ParamError("horizon_days", "horizon_days must be between 1 and 3650")
+            raise ParamError("horizon_days must be between 1 and 3650", field="horizon_days")
         if self.engine not in ENGINES:
             raise ParamError(
-                "engine", f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}"
+                "unknown engine {engine!r}; choose one of {choices}",
+                field="engine",
+                engine=self.engine,
+                choices=", ".join(ENGINES),
             )
         if self.half_life_days <= 0:
-            raise ParamError("half_life_days", "half_life_days must be positive")
+            raise ParamError("half_life_days must be positive", field="half_life_days")
         unknown = set(self.weights) - set(SCORE_SIGNALS)
         if unknown:
             raise ParamError(
-                "weights",
-                f"score weights for unknown signals: {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(SCORE_SIGNALS)}",
+                "score weights for unknown signals: {unknown}; known: {known}",
+                field="weights",
+                unknown=", ".join(sorted(unknown)),
+                known=", ".join(SCORE_SIGNALS),
             )
         bad = {k: w for k, w in self.weights.items() if not (math.isfinite(w) and w >= 0)}
         if bad:
             raise ParamError(
-                "weights",
-                "score weights must be finite and 0 or more: "
-                + ", ".join(f"{k}={w}" for k, w in sorted(bad.items())),
+                "score weights must be finite and 0 or more: {weights}",
+                field="weights",
+                weights=", ".join(f"{k}={w}" for k, w in sorted(bad.items())),
             )
         if not 0 < sum(self.weights.values()) < math.inf:
-            raise ParamError("weights", "score weights must have a positive, finite sum")
+            raise ParamError("score weights must have a positive, finite sum", field="weights")
         if self.since and self.until and self.since >= self.until:
-            raise ParamError("since", "since must be before until")
+            raise ParamError("since must be before until", field="since")
 
     @property
     def window(self) -> Window:

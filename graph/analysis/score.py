@@ -1,6 +1,6 @@
 """The weighted KOC score: 0-100, a weighted sum of two per-signal scales,
-with its parts; and the top reason in words for either score (the learned
-one is graph.analysis.learned).
+with its parts; and the top parts of either score (the learned one is
+graph.analysis.learned), which api.reasons puts in words.
 
 For each component signal s with weight w (weights normalised to sum to 1),
 two scales in [0, 1]:
@@ -101,38 +101,39 @@ def koc_score(
     return score, parts
 
 
-def reason_in_words(row: dict) -> str:
+def top_parts(row: dict) -> list[tuple[str, float]]:
     """A user's two largest positive score contributions (its `score_*`
-    columns), in words: the KOC score's top reason. The learned score's
+    columns) as (part, points), largest first, ties by name: the KOC score's
+    top reason (in words: `api.reasons.score_reason`). The learned score's
     `score_baseline` (the same for everyone) and parts of 0 or less say
     nothing about why this user ranks where it does, so they are left out.
 
     The weighted score:
 
-    >>> reason_in_words({"score_reach": 20.0, "score_gmv": 3.25, "score_bridging": 0.0})
-    'reach +20.0, gmv +3.2'
+    >>> top_parts({"score_reach": 20.0, "score_gmv": 3.25, "score_bridging": 0.0})
+    [('reach', 20.0), ('gmv', 3.25)]
 
     The learned score, whose parts may be negative:
 
-    >>> reason_in_words({"score_baseline": 8.4, "score_pagerank": 20.1,
-    ...                  "score_days_since_referred": -2.5, "score_reach": 13.7,
-    ...                  "score_tier3": 1.2})
-    'pagerank +20.1, reach +13.7'
-    >>> reason_in_words({"score_baseline": 8.4, "score_reach": -1.0})
-    ''
+    >>> top_parts({"score_baseline": 8.4, "score_pagerank": 20.1,
+    ...            "score_days_since_referred": -2.5, "score_reach": 13.7,
+    ...            "score_tier3": 1.2})
+    [('pagerank', 20.1), ('reach', 13.7)]
+    >>> top_parts({"score_baseline": 8.4, "score_reach": -1.0})
+    []
     """
     parts = sorted(
         (-value, name.removeprefix("score_"))
         for name, value in row.items()
         if name.startswith("score_") and name != "score_baseline" and (value or 0.0) > 0
     )[:2]
-    return ", ".join(f"{name} +{-negative:.1f}" for negative, name in parts)
+    return [(name, -negative) for negative, name in parts]
 
 
-def top_reasons(users: pa.Table) -> list[str]:
-    """`reason_in_words` for every user of a snapshot's users table."""
+def top_parts_of(users: pa.Table) -> list[list[tuple[str, float]]]:
+    """`top_parts` for every user of a snapshot's users table."""
     parts = [c for c in users.column_names if c.startswith("score_") and c != "score_baseline"]
-    return [reason_in_words(row) for row in users.select(parts).to_pylist()]
+    return [top_parts(row) for row in users.select(parts).to_pylist()]
 
 
 def score_info(summary: dict) -> dict:

@@ -36,6 +36,7 @@ from graph.analysis.snapshot_tables import (
 )
 from graph.analysis.tiegraph import TieGraph
 from graph.store import GraphTables, SavedSnapshot, Store, StoreError, Window
+from loaders.errors import N_, Note
 
 if TYPE_CHECKING:
     from graph.neo4j_gds import GdsSession
@@ -87,8 +88,19 @@ class Snapshot:
             "components": self.components,
             "engine": self.params.engine,
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
-            "score": self.score_info,
+            "score": with_note_messages(self.score_info),
         }
+
+
+def with_note_messages(info: dict) -> dict:
+    """`info` (the score's summary) with `note_messages` beside its English
+    `notes` when it has any: each note's template and fields, so a reader of
+    the saved snapshot can show them in another language (`api.i18n`)."""
+    notes = info.get("notes") or []
+    if not notes:
+        return info
+    messages = [(n if isinstance(n, Note) else Note(n)).to_json() for n in notes]
+    return {**info, "note_messages": messages}
 
 
 class EmptyWindowError(StoreError):
@@ -107,11 +119,19 @@ class EmptyWindowError(StoreError):
             )
             if value
         ]
-        where = f" ({'; '.join(filters)})" if filters else ""
         super().__init__(
-            f"nobody referred or invited anyone in the window{where}: nothing analysed, the "
-            "latest analysis stays as it was; widen since/until or check the campaign names "
-            "(koc stats lists them)"
+            N_(
+                "nobody referred or invited anyone in the window ({filters}): nothing "
+                "analysed, the latest analysis stays as it was; widen since/until or check the "
+                "campaign names (koc stats lists them)"
+            )
+            if filters
+            else N_(
+                "nobody referred or invited anyone in the window: nothing analysed, the "
+                "latest analysis stays as it was; widen since/until or check the campaign "
+                "names (koc stats lists them)"
+            ),
+            filters="; ".join(filters),
         )
 
 
@@ -262,7 +282,7 @@ def _learned(
     info: dict = {"kind": "weighted", "requested": "learned", "notes": []}
     cutoff, why = learning_cutoff(inputs.tables, params.since, params.until, params.horizon_days)
     if cutoff is None or inputs.history is None:
-        info["notes"].append(why or "the history before the cutoff was not read")
+        info["notes"].append(why or Note("the history before the cutoff was not read"))
         return None, info
     try:
         learned = learn_and_score(
@@ -276,7 +296,8 @@ def _learned(
             seed=params.seed,
         )
     except NotLearnable as exc:
-        info["notes"].append(f"{exc}: the weighted score is used")
+        reason = exc.args[0] if exc.args else str(exc)
+        info["notes"].append(Note("{reason}: the weighted score is used", reason=reason))
         return None, info
     return learned, {**learned.info, "requested": "learned", "notes": []}
 

@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from graph.analysis.params import ParamError
+
 SMOOTHING = 5.0
 
 
@@ -70,8 +72,14 @@ def parse_model(text: str) -> tuple[str, float | None]:
             probability = math.nan
         if 0 < probability <= 1:
             return name, probability
-        raise ValueError(f"--model {text!r}: uniform needs a probability, e.g. uniform:0.01")
-    raise ValueError(f"unknown model {text!r}; choose learned, wc or uniform:P")
+        raise ParamError(
+            "--model {model!r}: uniform needs a probability, e.g. uniform:0.01",
+            field="model",
+            model=text,
+        )
+    raise ParamError(
+        "unknown model {model!r}; choose learned, wc or uniform:P", field="model", model=text
+    )
 
 
 def tie_probabilities(

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api import cli as cli_module
 from api.app import create_app
 from api.cli import app as cli_app
 from api.settings import ApiKey, Settings
@@ -141,9 +142,61 @@ def koc(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def wide(monkeypatch):
+    """`koc`'s consoles wide enough that no table cell, note or title wraps
+    or is cut short."""
+    monkeypatch.setattr(cli_module.out, "_width", 400)
+    monkeypatch.setattr(cli_module.err, "_width", 400)
+
+
+@pytest.fixture
 def campaign(tmp_path, koc):
     """An 800-user generated campaign ingested by `koc` (its file's path)."""
     out = tmp_path / "c.parquet"
     koc("generate", "--users", 800, "--seed", 4, "--out", out)
     koc("ingest", out)
     return out
+
+
+# Debian's headless Chromium, which Playwright drives for the pages' tests.
+CHROMIUM = os.environ.get("KOC_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason=f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium",
+)
+
+
+def recorded_page(browser, url: str, **context):
+    """A page on `url` in a browser context of its own (1400x900, and
+    `context`'s options), once its data is drawn (body[data-ready='1']). It
+    records what it asks for, the dialogs it opens and its script errors:
+    `page.requests`, `page.dialogs`, `page.errors`."""
+    page = browser.new_context(viewport={"width": 1400, "height": 900}, **context).new_page()
+    page.requests, page.dialogs, page.errors = [], [], []
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    return page
+
+
+def close_recorded(page, screenshot: Path) -> None:
+    """Leave a screenshot of a `recorded_page`, close it, and fail on any
+    script error it met."""
+    page.screenshot(path=str(screenshot))
+    page.context.close()
+    assert not page.errors, page.errors
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for one test module (tests/api/test_explorer_page.py, test_pages.py)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pyarrow as pa
 
+from api.reasons import reason_in_words
 from graph.analysis.learned_features import LEARNED_FEATURES
-from graph.analysis.score import DEFAULT_WEIGHTS, reason_in_words
+from graph.analysis.score import DEFAULT_WEIGHTS
 from graph.embedded import EmbeddedStore
 from tests.conftest import write_csv
 

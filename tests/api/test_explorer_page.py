@@ -4,9 +4,7 @@ screenshot in its temporary folder."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,17 +14,13 @@ from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
 from graph.store import Window
 from loaders.quarantine import Quarantine
-from tests.api.conftest import koc_serve
+from tests.api.conftest import close_recorded, koc_serve, needs_chromium, recorded_page
 from tests.conftest import write_csv
 
-CHROMIUM = os.environ.get("KOC_TEST_CHROMIUM", "/usr/bin/chromium")
 HOSTILE = "<img src=x onerror=alert(1)>"
 MINUS = "\u2212"  # how the explorer signs a part that lowers the score
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason=f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +42,12 @@ def server(tmp_path_factory, analysed_store):
         yield {"base": served.base, "referrer": referrer}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser, server, tmp_path, request):
     """A fresh page on the explorer; every request it makes is recorded."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.requests = []
-    page.dialogs = []
-    page.errors = []
-    page.on("request", lambda r: page.requests.append(r.url))
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(f"{server['base']}/explorer")
-    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    page = recorded_page(browser, f"{server['base']}/explorer")
     yield page
-    page.screenshot(path=str(tmp_path / f"{request.node.name}.png"))
-    context.close()
-    assert not page.errors, page.errors
+    close_recorded(page, tmp_path / f"{request.node.name}.png")
 
 
 def view_json(server, **params) -> dict:
@@ -99,7 +72,7 @@ def test_the_page_loads_from_this_server_only_and_draws_the_view(page, server):
     assert all(arrows == "to" for _, _, arrows in drawn_edges)
     canvas = page.locator("#graph canvas")
     assert canvas.count() == 1 and canvas.bounding_box()["width"] > 500
-    assert page.locator("#leaderboard li").count() == 20
+    assert page.locator("#leaderboard tr").count() == 20
 
 
 def test_search_focuses_a_user(page, server):
@@ -117,8 +90,7 @@ def test_search_focuses_a_user(page, server):
     shown = [p for p in user["score"] if abs(p["points"]) >= 0.05]
     assert shown[0]["points"] > 0 and shown[-1]["points"] < 0  # raised and lowered
     signed = [
-        f"{p['signal'].replace('_', ' ')}: {'+' if p['points'] > 0 else MINUS}{abs(p['points']):.1f}"
-        for p in shown
+        f"{p['label']}: {'+' if p['points'] > 0 else MINUS}{abs(p['points']):.1f}" for p in shown
     ]
     still = len(user["score"]) - len(shown)
     text = [line for line in page.inner_text("#score-explanation").splitlines() if line]
@@ -176,6 +148,10 @@ def test_a_filter_changes_the_view(page, server):
     page.check("input[name=view][value=map]")
     page.wait_for_selector("body[data-view='map']")
     assert page.evaluate("window.explorer.nodes.getIds()")[0].startswith("community ")
+    # Circles of one or two users are counted in a note, not drawn.
+    atlas = view_json(server, view="map", min_score=60, show_flagged="false")
+    assert atlas["note"] and page.inner_text("#view-note") == atlas["note"]
+    assert page.evaluate("window.explorer.nodes.length") == atlas["showing"]
 
 
 def test_a_hostile_id_stays_text(page):

@@ -16,7 +16,7 @@ from tests.conftest import write_csv
 
 def test_the_server_keeps_the_newest_and_the_exported(make_client):
     client = make_client(empty=True, keep_snapshots=2)
-    assert client.post("/v1/events", json=campaign(), headers=ADMIN).json()["accepted"] == 47
+    assert client.post("/v1/events", json=campaign(), headers=ADMIN).json()["accepted"] == 49
 
     def analysis() -> dict:
         job = client.post("/v1/analyses", json={"seed": 1}, headers=ADMIN).json()

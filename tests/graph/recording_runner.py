@@ -13,7 +13,7 @@ import copy
 import re
 from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -112,6 +112,9 @@ class RecordingRunner:
             "channel",
             "staff_id",
             "amount",
+            "invitee_name",
+            "batch_id",
+            "line",
         ]
         return [
             {"event_id": e["id"]} | {k: e[k] for k in keys}
@@ -178,6 +181,11 @@ def connect(runner: RecordingRunner, **options) -> Neo4jStore:
     store = Neo4jStore(URL, runner=runner, **options)
     runner.calls.clear()
     return store
+
+
+def h(hour: int) -> datetime:
+    """`hour` hours after T."""
+    return T + timedelta(hours=hour)
 
 
 def us(when: datetime) -> int:

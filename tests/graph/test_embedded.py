@@ -11,7 +11,8 @@ import pytest
 
 from graph.embedded import EmbeddedStore
 from graph.ingest import ingest_file
-from graph.store import StoreError, StoreLockedError, Window, open_store
+from graph.store import StoreError, StoreLockedError, Window
+from graph.store_url import open_store
 from loaders.canonical import hashed_event_id_sql, legacy_hashed_event_id_sql
 from loaders.quarantine import Quarantine
 from tests.conftest import table_rows, write_csv
@@ -171,7 +172,7 @@ def test_a_version_1_store_is_migrated_and_a_reingest_still_adds_nothing(tmp_pat
     with pytest.raises(StoreError, match=r"schema version 1; .* to upgrade it \(koc migrate\)"):
         EmbeddedStore(db, read_only=True)
     with EmbeddedStore(db) as store:  # opened for writing: migrated
-        assert store.connection.sql("SELECT value FROM meta").fetchall() == [("2",)]
+        assert store.connection.sql("SELECT value FROM meta").fetchall() == [("3",)]
         migrated = store.connection.sql("SELECT event_id FROM events").fetchall()
         assert sorted(r[0] for r in migrated) == ids and "x1" in ids
         assert snapshot(store) == before

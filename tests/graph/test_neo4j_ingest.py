@@ -5,8 +5,6 @@ tests/graph/test_neo4j_server.py.)"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from neo4j.exceptions import TransientError
 
@@ -15,17 +13,12 @@ from graph.store import StoreError, StoreLockedError
 from tests.graph.recording_runner import (
     INJECTION,
     RecordingRunner,
-    T,
     assert_sent_well,
     connect,
     events,
+    h,
     us,
 )
-
-
-def h(hour: int):
-    return T + timedelta(hours=hour)
-
 
 # A first file, worked by hand below. ev-3 is repeated on a later line with
 # an earlier join by someone else: if the later line won, z would refer b.
@@ -47,7 +40,9 @@ LATER = events(
 )
 
 
-def user(uid, first, joined=None, by=None, converted=None, amount=0.0, churned=None) -> dict:
+def user(
+    uid, first, joined=None, by=None, converted=None, amount=0.0, churned=None, name=None
+) -> dict:
     times = {"first_seen": first, "joined_at": joined, "converted_at": converted}
     return {
         "id": uid,
@@ -58,6 +53,7 @@ def user(uid, first, joined=None, by=None, converted=None, amount=0.0, churned=N
         # one churn period, still open (its end in year 9999)
         "away_from": [us(h(churned))] if churned is not None else None,
         "away_until": [253402214400000000] if churned is not None else None,
+        "name": name,
     }
 
 

@@ -12,10 +12,11 @@ import pytest
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable
 from neo4j.time import DateTime
 
-from graph import cypher, neo4j_store
+from graph import cypher, neo4j_reads
 from graph.neo4j_runner import translated
 from graph.neo4j_store import Neo4jStore, StoreUnavailableError, describe_error, parse_url
-from graph.store import TOP_COUNTS, StoreError, UserNotFoundError, Window, open_store
+from graph.store import TOP_COUNTS, StoreError, UserNotFoundError, Window
+from graph.store_url import open_store
 from tests.graph.recording_runner import (
     INJECTION,
     URL,
@@ -88,7 +89,7 @@ ALL_TIME = {"a": (False, 0.0, False), "b": (True, 20.0, True), "c": (True, 3.0, 
 
 
 def test_read_graph_reads_each_table_page_by_page_with_the_window(monkeypatch):
-    monkeypatch.setattr(neo4j_store, "_PAGE", 2)
+    monkeypatch.setattr(neo4j_reads, "PAGE", 2)
     at = T + timedelta(hours=3, microseconds=7)
     users = [
         {"id": u, "converted": c, "amount": a, "churned": ch} for u, (c, a, ch) in ALL_TIME.items()

@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from api.reasons import koc_reason, reason_in_words
 from graph.analysis.communities import communities
 from graph.analysis.kocs import KocParams, SnapshotMissingError, choose_kocs
-from graph.analysis.score import reason_in_words
 from graph.analysis.searchlight import quotas
 from graph.analysis.snapshot import AnalysisParams, analyze
 from graph.analysis.tiegraph import TieGraph, undirected_graph
@@ -69,7 +69,7 @@ def test_every_pick_is_eligible_and_explained(analysed, strategy):
     for row in chosen.rows:
         u = users[row.user_id]
         assert not u["flagged"] and row.user_id not in churned and u["invites"] >= 1
-        assert row.reason and row.invites == u["invites"] and row.reach == u["reach"]
+        assert koc_reason(row, strategy) and row.invites == u["invites"] and row.reach == u["reach"]
     shares = [r.lit_share for r in chosen.rows]
     assert shares == sorted(shares) and 0 < shares[-1] <= 1
     assert not set(truth.farm_accounts) & {r.user_id for r in chosen.rows}
@@ -97,10 +97,10 @@ def test_score_picks_give_their_two_largest_contributions(analysed_once):
             assert words.count(" +") == 2 and "baseline" not in words
             # The reason prints the unrounded score (row.koc_score is rounded to 3 decimals).
             score = users[row.user_id]["koc_score"]
-            assert row.reason.startswith(f"KOC score {score:.1f} ({words}); ")
+            assert koc_reason(row, "score").startswith(f"KOC score {score:.1f} ({words}); ")
         # the other strategies' reasons are about coverage, not the score
         coverage = choose_kocs(store, saved, KocParams(k=3, strategy="coverage"))
-        assert not any(r.reason.startswith("KOC score") for r in coverage.rows)
+        assert all(r.score_parts == [] and sum(r.new_by_hop) >= 1 for r in coverage.rows)
 
 
 def test_coverage_beats_score_on_coverage(analysed):

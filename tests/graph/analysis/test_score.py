@@ -15,8 +15,8 @@ from graph.analysis.score import (
     koc_score,
     magnitude,
     percentile,
-    reason_in_words,
-    top_reasons,
+    top_parts,
+    top_parts_of,
 )
 
 
@@ -35,8 +35,11 @@ def test_the_top_reason_never_names_the_baseline_or_a_part_that_lowers_the_score
             "score_days_since_referred": [-25.0, 2.25],
         }
     )
-    assert top_reasons(users) == ["pagerank +20.1, reach +13.7", "days_since_referred +2.2"]
-    assert reason_in_words({"score_baseline": 9.0, "score_reach": None}) == ""
+    assert top_parts_of(users) == [
+        [("pagerank", 20.1), ("reach", 13.7)],
+        [("days_since_referred", 2.25)],
+    ]
+    assert top_parts({"score_baseline": 9.0, "score_reach": None}) == []
 
 
 def test_percentile_and_magnitude_by_hand():

@@ -47,6 +47,7 @@ SCHEMAS = {
             ("converted_at", TIME),
             ("amount", pa.float64()),
             ("churned_at", TIME),
+            ("name", pa.string()),
         ]
     ),
     "referred": pa.schema(
@@ -70,16 +71,17 @@ def t(text: str):
     return utc(f"2024-05-{text}")
 
 
-# id, first_seen, joined_at, referred_by, converted_at, amount, churned_at
+# id, first_seen, joined_at, referred_by, converted_at, amount, churned_at, name
+# (no event of the feed names its invitee: tests/graph/contract/test_names.py)
 USERS = [
-    ("k", t("01 09:00"), None, None, None, 0.0, None),
-    ("m", t("02 10:00"), None, None, None, 0.0, None),
-    ("n", t("01 08:00"), None, None, None, 0.0, None),
-    ("u1", t("01 10:00"), t("01 10:00"), "k", t("03 10:00"), 30.0, None),
-    ("u2", t("01 11:00"), t("01 11:00"), "k", None, 0.0, t("07 10:00")),
-    ("u3", t("01 08:00"), t("01 08:00"), "n", None, 0.0, None),
-    (RING, t("02 12:00"), t("02 12:00"), FACE, t("04 12:00"), 7.0, None),
-    (FACE, t("02 12:00"), None, None, None, 0.0, None),
+    ("k", t("01 09:00"), None, None, None, 0.0, None, None),
+    ("m", t("02 10:00"), None, None, None, 0.0, None, None),
+    ("n", t("01 08:00"), None, None, None, 0.0, None, None),
+    ("u1", t("01 10:00"), t("01 10:00"), "k", t("03 10:00"), 30.0, None, None),
+    ("u2", t("01 11:00"), t("01 11:00"), "k", None, 0.0, t("07 10:00"), None),
+    ("u3", t("01 08:00"), t("01 08:00"), "n", None, 0.0, None, None),
+    (RING, t("02 12:00"), t("02 12:00"), FACE, t("04 12:00"), 7.0, None, None),
+    (FACE, t("02 12:00"), None, None, None, 0.0, None, None),
 ]
 EXPECTED = {
     "referred": [

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graph.analysis.snapshot import analyze
-from graph.live_index import LiveIndex, build_live_index
+from graph.live_index import LiveIndex
+from graph.live_index_build import build_live_index
 from graph.ranking import judged_fraudulent, rank_live
 from graph.review import review_user
 from graph.store import TOP_COUNTS, Store, UserNotFoundError, Window
