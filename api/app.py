@@ -54,10 +54,13 @@ Errors are JSON: `detail` says what went wrong, `errors` names each field.
 
 
 def _warm_up(service: Service) -> None:
-    """The latest snapshot, the default KOC list and the explorer's default view."""
+    """The latest snapshot, the default KOC list, the default dashboard and the
+    explorer's default view; a server shutting down stops between them."""
     queries.warm(service)
+    if service.stopping:
+        return
     warm_dashboard(service)
-    if service.snapshot() is not None:
+    if not service.stopping and service.snapshot() is not None:
         default = ViewParams()
         lang = service.settings.lang  # what a request that names no language reads
         full = not service.settings.api_keys  # no keys: every caller is an admin

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from api.cli import JsonOption, _errors, _fail, _not_one_of, app, out
-from api.i18n import _
+from api.i18n import N_, _, labelled
 from api.i18n.formats import integer
 from loaders.edges import NetworkTruth, detect_kind, events_from_edges, summarise
 from loaders.generator import FORMATS, SHAPES, generate_campaign, write_campaign
@@ -121,6 +121,10 @@ def _format_of(out_path: Path | None) -> str:
     )
 
 
+# The campaign shapes for a person (loaders.generator.SHAPES).
+SHAPE_LABELS = {"realistic": N_("realistic"), "steady": N_("steady")}
+
+
 def _generated_text(summary: dict) -> str:
     """What `koc generate` wrote (its JSON summary), for a person."""
     if "source" in summary:
@@ -142,7 +146,7 @@ def _generated_text(summary: dict) -> str:
         "wrote {events} events for {users} users ({shape} shape) to {out} (ground truth: {truth})",
         events=integer(summary["events"]),
         users=integer(summary["users"]),
-        shape=summary["shape"],
+        shape=labelled(SHAPE_LABELS, summary["shape"]),
         out=summary["out"],
         truth=summary["truth"],
     )

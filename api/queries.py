@@ -145,12 +145,16 @@ def warm(service: Service) -> None:
     live index and the whole ranking by each count and metric into the cache."""
     if service.snapshot() is not None:
         koc_list(service, KocParams(), wait=True)
+    if service.stopping:
+        return
     lookup = user_lookup(service)
     index = service.live_index(wait=True)
     if index is not None:  # what user pages and networks look up on the event loop
         lookup.aligned(index)
         lookup.columns(np.zeros(1, np.int64), NETWORK_COLUMNS)
     for by in TOP_BY if service.snapshot() is not None else TOP_COUNTS:
+        if service.stopping:
+            return
         ranked(service, Window(), by)  # every leaderboard's first page
 
 

@@ -127,10 +127,10 @@ class Service:
 
     def in_background(self, work: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=work, name=name, daemon=True)
-        with self._lock:
+        with self._lock:  # started under the lock: `close` sees it alive or not at all
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
-        thread.start()
+            thread.start()
         return thread
 
     def watch(self, seconds: float) -> None:
@@ -164,12 +164,22 @@ class Service:
         except Exception:  # a warm-up is a courtesy; the request will say what is wrong
             log.warning("warm-up failed", exc_info=True)
 
+    @property
+    def stopping(self) -> bool:
+        """The server is shutting down: background work stops at its next step."""
+        return self._stop.is_set()
+
     def close(self) -> None:
         self._stop.set()
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join()
+        # Until none is left: work being joined may start more (a warm-up
+        # step asks for the live index), and none may outlive the store.
+        while True:
+            with self._lock:
+                threads = [t for t in self._threads if t.is_alive()]
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
         self.store.close()
 
     # -- the cache ---------------------------------------------------------
@@ -273,7 +283,12 @@ class Service:
             with self._lock:
                 # One build at a time, even of an older version: under a
                 # stream of writes the index lags instead of eating the CPU.
-                start = not self._index_building and self._index_failed != self.version
+                # Nor while the server shuts down: `close` would wait for it.
+                start = (
+                    not self._index_building
+                    and self._index_failed != self.version
+                    and not self.stopping
+                )
                 self._index_building = self._index_building or start
             if start:
                 self.in_background(self._build_in_background, "live-index")

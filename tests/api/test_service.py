@@ -64,6 +64,31 @@ def test_the_server_warms_the_default_koc_list(client):
     assert warmed is not None and len(warmed.rows) == 50
 
 
+def test_a_server_shutting_down_stops_its_warm_up_between_steps(analysed_store, tmp_path):
+    """Closing waits for background work: the warm-up stops at its next step
+    instead of computing rankings and the dashboard nobody will read."""
+    import shutil
+
+    from api.app import _warm_up
+    from graph.embedded import EmbeddedStore
+
+    shutil.copy(analysed_store, tmp_path / "s.duckdb")
+    service = Service(EmbeddedStore(tmp_path / "s.duckdb"), Settings())
+    steps: list[tuple] = []
+    cached = service.cached
+
+    def record(key, compute, *args, **kwargs):
+        steps.append(key)
+        if key[:1] == ("kocs",):
+            service._stop.set()  # the server is told to stop while the KOC list is made
+        return cached(key, compute, *args, **kwargs)
+
+    service.cached = record
+    _warm_up(service)
+    service.close()
+    assert steps and all(key[:1] == ("kocs",) or "snapshot" in str(key[:1]) for key in steps), steps
+
+
 def test_writes_by_another_process_reach_the_cache(make_client):
     """A review recorded straight in the store (as the CLI would on a shared
     Neo4j) drops the cached queue within the watch interval."""
