@@ -84,9 +84,7 @@ def run_options(
     if lang is None:
         return
     if lang not in LANGS:
-        raise _fail(
-            _("--lang {value!r}: choose one of {choices}", value=lang, choices=", ".join(LANGS))
-        )
+        raise _fail(_choose_one_of("--lang", lang, LANGS))
     # For this run only: in-process runs (tests) do not keep it.
     ctx.with_resource(use_lang(cast(Lang, lang)))
 
@@ -363,6 +361,16 @@ def stats(store: StoreOption = None, json_: JsonOption = False) -> None:
 def _when(at: datetime, zone: str) -> str:
     """A time for a person: in the deployment's zone, which it names."""
     return f"{moment(at, zone)} ({zone})"
+
+
+def _choose_one_of(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """An option's value that is not one of its choices, with the choices."""
+    return _(
+        "{option} {value!r}: choose one of {choices}",
+        option=option,
+        value=value,
+        choices=", ".join(choices),
+    )
 
 
 def _not_one_of(option: str, value: str | None, choices: tuple[str, ...]) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.cells import cell_len, set_cell_size
 
-from api.cli import StoreOption, _errors, _fail, _settings, _store, app, out
+from api.cli import StoreOption, _choose_one_of, _errors, _fail, _settings, _store, app, out
 from api.cli_options import KOption, StrategyOption, spinner
 from api.cli_results import picking_text
 from api.exports import FORMATS as EXPORT_FORMATS
@@ -117,18 +117,10 @@ def export(
     users are left out unless approved on review."""
     fmt = fmt or out_path.suffix.lstrip(".").lower()
     if fmt not in EXPORT_FORMATS:
-        raise _fail(
-            _(
-                "--format {value!r}: choose one of {choices}",
-                value=fmt or "?",
-                choices=", ".join(EXPORT_FORMATS),
-            )
-        )
+        raise _fail(_choose_one_of("--format", fmt or "?", EXPORT_FORMATS))
     lang = lang or current_lang()
     if lang not in LANGS:
-        raise _fail(
-            _("--lang {value!r}: choose one of {choices}", value=lang, choices=", ".join(LANGS))
-        )
+        raise _fail(_choose_one_of("--lang", lang, LANGS))
     settings = _settings()
     try:
         params = KocParams(k=k, strategy=strategy, quota=quota, seed=seed)

@@ -59,7 +59,7 @@ def score_notes(info: dict) -> list[str]:
         try:
             return [note_text(Note.from_json(m)) for m in messages]
         except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            pass  # a template its saved fields do not fill: the English as saved
+            return notes_text(notes)  # saved fields that do not fill their template
     return notes_text(notes)
 
 

@@ -13,41 +13,35 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow as pa
 import pytest
 
 from graph.store import SavedSnapshot
 from graph.store_url import open_store
 from tests.api.conftest import ADMIN_KEY, KOC, VIEWER, VIEWER_KEY, koc_serve
 from tests.conftest import NEO4J_PASSWORD, NEO4J_URL, fresh_neo4j_store, needs_neo4j
+from tests.run_differences import (
+    VOLATILE,
+    differences,
+    keyed_flags,
+    table_differences,
+    without_positions,
+    without_snapshot_name,
+)
 
 pytestmark = needs_neo4j
 
 USERS, SEED = 2000, 7
 K = 20  # KOCs picked, exported and drawn
 STEP_TIMEOUT = 180
-# Keys that name a run rather than describe the data: snapshot ids and times.
-VOLATILE = {
-    "id",
-    "snapshot_id",
-    "computed_at",
-    "stage_seconds",
-    "save_seconds",
-    "store",
-    "seconds",
-    "quarantine",
-}
 VOLATILE_HEALTH = {"store", "snapshot_id", "snapshot_computed_at", "snapshot_age_seconds"}
 
 
@@ -284,44 +278,44 @@ def test_the_server_answers(run, campaign):
 
 def test_same_counts(both):
     embedded, neo4j = both
-    assert _differences(embedded["ingest"], neo4j["ingest"]) == []
-    assert _differences(embedded["stats"], neo4j["stats"]) == []
+    assert differences(embedded["ingest"], neo4j["ingest"]) == []
+    assert differences(embedded["stats"], neo4j["stats"]) == []
 
 
 def test_same_user_metrics(both):
     """Every column of the snapshot's users table, for every user."""
     embedded, neo4j = both
-    assert _table_differences(embedded["snapshot"].users, neo4j["snapshot"].users, "id") == []
+    assert table_differences(embedded["snapshot"].users, neo4j["snapshot"].users, "id") == []
 
 
 def test_same_communities(both):
     embedded, neo4j = both
-    assert _differences(embedded["analyze"], neo4j["analyze"]) == []
+    assert differences(embedded["analyze"], neo4j["analyze"]) == []
     a, b = embedded["snapshot"], neo4j["snapshot"]
-    assert _table_differences(a.communities, b.communities, "community") == []
+    assert table_differences(a.communities, b.communities, "community") == []
 
 
 def test_same_flags(both):
     """The same users flagged by the same rules with the same evidence, and
     the review queue (`koc flags`) listing them in the same order."""
     embedded, neo4j = both
-    a, b = (_keyed_flags(run["snapshot"]) for run in both)
-    assert _table_differences(a, b, "key") == []
-    assert _differences(embedded["flags"], neo4j["flags"]) == []
+    a, b = (keyed_flags(run["snapshot"]) for run in both)
+    assert table_differences(a, b, "key") == []
+    assert differences(embedded["flags"], neo4j["flags"]) == []
 
 
 def test_same_koc_picks(both):
     embedded, neo4j = both
     ids = [[r["user_id"] for r in run["kocs"]["rows"]] for run in both]
     assert ids[1] == ids[0]
-    assert _differences(embedded["kocs"], neo4j["kocs"]) == []
+    assert differences(embedded["kocs"], neo4j["kocs"]) == []
 
 
 def test_same_export_rows(both):
     embedded, neo4j = both
     assert neo4j["export"] == embedded["export"]
     assert (
-        _differences(
+        differences(
             embedded["manifest"],
             neo4j["manifest"],
             volatile=VOLATILE | {"exported_at", "snapshot_computed_at"},
@@ -336,117 +330,16 @@ def test_same_api_answers(both, campaign):
     steps += [f"api user {user}" for user in campaign["probes"]]
     found = {}
     for step in steps:
-        a, b = (_without_snapshot_name(run[step]) for run in both)
-        found[step] = _differences(a, b)
-    found["health"] = _differences(embedded["health"], neo4j["health"], volatile=VOLATILE_HEALTH)
+        a, b = (without_snapshot_name(run[step]) for run in both)
+        found[step] = differences(a, b)
+    found["health"] = differences(embedded["health"], neo4j["health"], volatile=VOLATILE_HEALTH)
     # Two servers on the same data draw the same users and ties, but not at
     # the same positions (not even two embedded stores): the layout follows
     # the order the store returns ties in. Compared without positions, ties
     # as a sorted list.
-    views = [_without_positions(run["explorer view"]) for run in both]
-    found["explorer view"] = _differences(views[0], views[1])
+    views = [without_positions(run["explorer view"]) for run in both]
+    found["explorer view"] = differences(views[0], views[1])
     assert {step: lines for step, lines in found.items() if lines} == {}
 
 
 # -- comparing -------------------------------------------------------------
-
-
-def _differences(a: Any, b: Any, path: str = "", volatile: set[str] = VOLATILE) -> list[str]:
-    """Where b differs from a (floats within 1e-9), as 'path: a != b' lines."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in sorted(set(a) | set(b), key=str):
-            if key in volatile:
-                continue
-            if key not in a or key not in b:
-                out.append(f"{path}.{key}: only in {'neo4j' if key in b else 'embedded'}")
-            else:
-                out += _differences(a[key], b[key], f"{path}.{key}", volatile)
-        return out
-    if isinstance(a, list) and isinstance(b, list):
-        if a != b and _canonical(a) == _canonical(b):
-            return [f"{path}: the same items in another order: {_names(a)} != {_names(b)}"]
-        out = [f"{path}: {len(a)} items != {len(b)}"] if len(a) != len(b) else []
-        for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            out += _differences(x, y, f"{path}[{i}]", volatile)
-        return out[:20]
-    if _same_value(a, b):
-        return []
-    return [f"{path}: {a!r} != {b!r}"]
-
-
-def _canonical(items: list) -> list[str]:
-    return sorted(json.dumps(x, sort_keys=True, default=str) for x in items)
-
-
-def _names(items: list) -> list:
-    """Items by what names them (a rule, an id), for a message."""
-    names = []
-    for x in items[:8]:
-        named = isinstance(x, dict) and next(
-            (x[k] for k in ("rule", "user_id", "id") if k in x), None
-        )
-        names.append(named or x)
-    return names
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    numbers = isinstance(a, float | int) and isinstance(b, float | int)
-    if numbers and (isinstance(a, float) or isinstance(b, float)):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        return a == b
-    return a == b and type(a) is type(b)
-
-
-def _without_snapshot_name(answer: dict) -> dict:
-    """A ranking's source names its snapshot ('snapshot 2a22c824, 2026-…'):
-    keep only whether it is live or from a snapshot."""
-    if "source" not in answer:
-        return answer
-    return {**answer, "source": answer["source"].split()[0]}
-
-
-def _without_positions(view: dict) -> dict:
-    nodes = [{**n, "x": None, "y": None} for n in view["nodes"]]
-    edges = sorted(view["edges"], key=lambda e: (e["source"], e["target"], e["kind"]))
-    return {**view, "nodes": nodes, "edges": edges}
-
-
-def _keyed_flags(snapshot: SavedSnapshot) -> pa.Table:
-    """The snapshot's flags keyed user/rule, in key order (the order a store
-    keeps them in is compared where users see it: `koc flags`, the API)."""
-    flags = snapshot.flags
-    assert flags is not None
-    users, rules = flags["user_id"].to_pylist(), flags["rule"].to_pylist()
-    keys = [f"{u}/{r}" for u, r in zip(users, rules, strict=True)]
-    return flags.append_column("key", pa.array(keys)).sort_by("key")
-
-
-def _table_differences(a: pa.Table, b: pa.Table, key: str) -> list[str]:
-    """Per column, how many rows differ and the first of them."""
-    out = []
-    if a.schema.names != b.schema.names:
-        out.append(f"columns: {a.schema.names} != {b.schema.names}")
-    ka, kb = a[key].to_pylist(), b[key].to_pylist()
-    if ka != kb:
-        only_a, only_b = sorted(set(ka) - set(kb), key=str), sorted(set(kb) - set(ka), key=str)
-        out.append(
-            f"{key}: {len(ka)} rows != {len(kb)}; only embedded {only_a[:3]}, only neo4j "
-            f"{only_b[:3]}" + ("; same keys, other order" if not only_a and not only_b else "")
-        )
-        return out
-    for name in a.schema.names:
-        if name == key or name not in b.schema.names:
-            continue
-        xs, ys = a[name].to_pylist(), b[name].to_pylist()
-        wrong = [i for i, (x, y) in enumerate(zip(xs, ys, strict=True)) if not _same_value(x, y)]
-        if wrong:
-            i = wrong[0]
-            out.append(
-                f"{name}: {len(wrong)} of {len(xs)} rows differ, first {key}={ka[i]!r}: "
-                f"embedded {xs[i]!r}, neo4j {ys[i]!r}"
-            )
-    return out
