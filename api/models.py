@@ -207,6 +207,9 @@ class KocPage(Page):
     strategy: str
     k: int
     quota: str | None
+    sharers: float = Field(
+        description="score with a learned score: the share of k picked as sharers"
+    )
     users: int
     eligible: int
     spread: dict[str, Any] | None = Field(description="influence: expected spread and its check")

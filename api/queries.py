@@ -172,6 +172,7 @@ def kocs(
         strategy=params.strategy,
         k=params.k,
         quota=params.quota,
+        sharers=params.sharers,
         users=chosen.users,
         eligible=chosen.eligible,
         spread=chosen.spread,

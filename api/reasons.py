@@ -60,6 +60,9 @@ SCORE_PART_LABELS: dict[str, str] = {
     "days_since_referred": N_("days_since_referred"),
     "own_amount": N_("own_amount"),
     "other_invites": N_("other_invites"),
+    "tree_7d": N_("tree_7d"),
+    "tree_30d": N_("tree_30d"),
+    "tree_30d_near": N_("tree_30d_near"),
 }
 
 # The fraud rules (graph.analysis.fraud_rules.RULES) as an operator reads them.
@@ -157,6 +160,15 @@ def koc_reason(row: KocRow, strategy: str) -> str:
         if parts
         else _("KOC score {score}", score=score)
     )
+    if row.picked_as == "sharer":
+        sharing = f"{row.sharing_score:.1f}"
+        head = _(
+            "sharer: expected to bring the most users itself (sharing score {sharing}); {head}",
+            sharing=sharing,
+            head=head,
+        )
+    elif row.picked_as == "tree":
+        head = _("{head}; the top of its referral tree", head=head)
     return _clauses([head, facts, _lit(row)])
 
 

@@ -50,8 +50,10 @@ async def export_kocs(
     manifest is at /v1/exports/kocs/manifest with the same parameters."""
     export = await run_in_threadpool(_export, service, params, lang)
     body = await run_in_threadpool(to_csv if format == "csv" else to_xlsx, export)
-    query = f"k={params.k}&strategy={params.strategy}&lang={export.manifest['lang']}" + (
-        f"&quota={params.quota}" if params.quota else ""
+    query = (
+        f"k={params.k}&strategy={params.strategy}&lang={export.manifest['lang']}"
+        + (f"&quota={params.quota}" if params.quota else "")
+        + (f"&sharers={params.sharers:g}" if params.sharers != KocParams.sharers else "")
     )
     return Response(
         body,

@@ -51,6 +51,15 @@ async def koc_params(
     k: KParam = 50,
     strategy: Strategy = "coverage",
     quota: Quota = None,
+    sharers: Annotated[
+        float,
+        Query(
+            ge=0.0,
+            le=1.0,
+            description="score with a learned score: the share of k picked as sharers "
+            "(who will bring the most users themselves); the rest are tree roots",
+        ),
+    ] = 0.3,
     seed: Annotated[int, Query(ge=0, le=2**31 - 1, description="influence strategy seed")] = 0,
     exclude: Annotated[
         list[str], Query(max_length=1000, description="user ids never to pick (repeatable)")
@@ -76,6 +85,7 @@ async def koc_params(
             k=k,
             strategy=strategy,
             quota=quota,
+            sharers=sharers,
             exclude=tuple(sorted(exclude)),
             seed=seed,
             engine=engine,

@@ -60,6 +60,12 @@ async function showDetails(id) {
   uid.id = "details-id";
   const dl = el("dl");
   row(dl, _("KOC score"), user.koc_score === null ? _("not analysed yet") : fmt.number(user.koc_score, 1));
+  // A learned score's second answer: who will bring the most users themselves
+  // (0 for everyone under a weighted score, so then not shown).
+  const sharing = user.metrics ? user.metrics.sharing_score : null;
+  if (typeof sharing === "number" && sharing > 0) {
+    row(dl, _("Sharing score (own invites next)"), fmt.number(sharing, 1));
+  }
   row(dl, _("Top reason"), user.top_reason || "-");
   row(dl, _("Circle"), user.community === null ? "-" : circleName(user.community));
   if (user.metrics) {

@@ -6,7 +6,9 @@ Strategies:
 - `coverage`: the searchlight set (`graph.analysis.searchlight`);
 - `influence`: independent-cascade influence maximisation
   (`graph.analysis.influence`);
-- `score`: the top KOC scores.
+- `score`: the top KOC scores (with a learned score, in two parts: the
+  roots of the trees that will grow most and the users who will bring the
+  most themselves; `graph.analysis.kocs_learned`).
 
 Eligible users: not flagged by fraud screening unless approved on review,
 not churned, at least one invite in the window, and not on the exclusion
@@ -23,6 +25,7 @@ import pyarrow.compute as pc
 
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
+from graph.analysis.kocs_learned import score_order, sharing_scores
 from graph.analysis.params import ParamError
 from graph.analysis.score import top_parts_of
 from graph.analysis.searchlight import (
@@ -57,6 +60,7 @@ class KocParams:
     engine: str = "searchlight"  # influence only: or "gds" (CELF inside Neo4j)
     model: str = "learned"  # influence only: learned, wc or uniform:P
     candidates: str = "eligible"  # influence only: or "all" (every user, as in benchmarks)
+    sharers: float = 0.3  # score with a learned score: the share of k picked as sharers
 
     def __post_init__(self) -> None:
         model, _ = parse_model(self.model)
@@ -91,6 +95,8 @@ class KocParams:
             )
         if self.k < 1:
             raise ParamError("k must be at least 1", field="k")
+        if not 0.0 <= self.sharers <= 1.0:
+            raise ParamError("sharers must be between 0 and 1", field="sharers")
         if self.strategy not in STRATEGIES:
             raise ParamError(
                 "unknown strategy {strategy!r}; choose one of {choices}",
@@ -131,6 +137,9 @@ class KocRow:
     gmv: float
     community: int
     quota_spill: bool = False
+    # score with a learned score: "tree" or "sharer" (graph.analysis.kocs_learned)
+    picked_as: str = ""
+    sharing_score: float = 0.0
 
 
 @dataclass
@@ -193,10 +202,17 @@ def with_scores(
     prepared: SnapshotGraph, snapshot: SavedSnapshot, score: np.ndarray
 ) -> SnapshotGraph:
     """`prepared` with another KOC score per user of `snapshot` (in its users'
-    order), e.g. the weighted score beside a learned one in the backtest."""
+    order), e.g. the weighted score beside a learned one in the backtest;
+    picked from as a weighted score is (by score alone)."""
     users = snapshot.users
     at = users.column_names.index("koc_score")
-    changed = replace(snapshot, users=users.set_column(at, "koc_score", pa.array(score)))
+    summary = {
+        **snapshot.summary,
+        "score": {**snapshot.summary.get("score", {}), "kind": "weighted"},
+    }
+    changed = replace(
+        snapshot, users=users.set_column(at, "koc_score", pa.array(score)), summary=summary
+    )
     return replace(
         prepared, snapshot=changed, metrics=_snapshot_columns(changed, prepared.graph.ids)
     )
@@ -223,6 +239,7 @@ def choose_kocs(
     community = metrics["community"]
 
     spread = None
+    picked_as: dict[int, str] = {}
     if params.strategy == "coverage":
         picks = searchlight(
             indptr,
@@ -241,13 +258,21 @@ def choose_kocs(
             chosen, gains, spread = influence_picks(store, prepared, pool, params, notes)
             parts = [[] for _ in chosen]
         else:
-            chosen = _top_scores(metrics["koc_score"], eligible, community, params)
+            order, picked_as = score_order(
+                metrics["koc_score"],
+                eligible,
+                sharing=sharing_scores(prepared.snapshot, metrics),
+                parent=graph.parent,
+                k=params.k,
+                sharers=params.sharers,
+            )
+            chosen = _top_scores(order, community, params)
             gains = []
             parts = _score_parts(prepared.snapshot.users, metrics["snapshot_row"], chosen)
         picks = coverage_of(indptr, indices, chosen, params.hop_weights, community)
         if params.strategy == "score":
             gains = [p.gain for p in picks]
-    rows = _rows(graph, metrics, picks, gains, parts, n)
+    rows = _rows(graph, metrics, picks, gains, parts, n, picked_as)
     if len(rows) < params.k and not any(n.startswith("nobody to pick") for n in notes):
         notes.append(
             Note(
@@ -279,11 +304,9 @@ def _score_parts(
     return [p if a >= 0 else [] for p, a in zip(found or [[]] * len(at), at, strict=True)]
 
 
-def _top_scores(
-    score: np.ndarray, eligible: np.ndarray, community: np.ndarray, params: KocParams
-) -> list[int]:
-    candidates = np.flatnonzero(eligible)
-    order = candidates[np.lexsort((candidates, -score[candidates]))]
+def _top_scores(order: np.ndarray, community: np.ndarray, params: KocParams) -> list[int]:
+    """The first k of `order`, or with a community quota the first of each
+    community up to its quota, then the rest in order."""
     if params.quota != "community":
         return order[: params.k].tolist()
     limit = quotas(params.k, community)
@@ -308,6 +331,7 @@ def _rows(
     gains: list[float],
     parts: list[list[tuple[str, float]]],
     n: int,
+    picked_as: dict[int, str],
 ) -> list[KocRow]:
     rows = []
     ids = graph.ids
@@ -334,6 +358,8 @@ def _rows(
                 gmv=round(float(metrics["gmv"][u]), 2),
                 community=int(metrics["community"][u]),
                 quota_spill=pick.quota_spill,
+                picked_as=picked_as.get(u, ""),
+                sharing_score=round(float(metrics["sharing_score"][u]), 3),
             )
         )
     return rows
@@ -343,6 +369,7 @@ _SNAPSHOT_COLUMNS = {
     "flagged": False,
     "community": -1,
     "koc_score": 0.0,
+    "sharing_score": 0.0,
     "invites": 0,
     "effective_invites": 0,
     "reach": 0,

@@ -11,12 +11,18 @@ With `end` the analysis window's end and H the horizon:
    time is the only split, so no label from after a feature's moment ever
    reaches it;
 4. every user scored with the same features as of `end`, and the
-   prediction's tree SHAP contributions (`pred_contrib`) kept beside it.
+   prediction's tree SHAP contributions (`pred_contrib`) kept beside it;
+5. a second question answered the same way: the sharing score,
+   a model of each user's own effective referrals over the horizon (the
+   label with no tree). The KOC list takes part of its picks by it
+   (`graph.analysis.kocs_learned`): the users who will invite the most
+   themselves are not always the roots of the trees that will grow most.
 
 The score is the prediction mapped linearly onto 0–100 (the lowest user 0,
-the highest 100), so the contributions map with it and add up to the score
-exactly: score = baseline + Σ_feature part, where the baseline (the model's
-expected value, mapped) is the same for everyone and a part may be negative.
+the highest 100; the sharing score likewise), so the contributions map
+with it and add up to the score exactly: score = baseline + Σ_feature
+part, where the baseline (the model's expected value, mapped) is the same
+for everyone and a part may be negative.
 
 With less than two horizons of history (the cutoff's window must itself
 span a horizon) there is nothing fair to learn from, and `fit_learned`
@@ -26,14 +32,22 @@ score and notes why.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.analysis.learned_features import LEARNED_FEATURES, horizon_labels, user_features
+from graph.analysis.learned_features import (
+    LEARNED_FEATURES,
+    SHARING_FEATURES,
+    horizon_labels,
+    user_features,
+)
 from graph.analysis.recency import US_PER_DAY
+from graph.analysis.referral import Subtrees
 from graph.analysis.tiegraph import TieGraph, distinct
 from graph.store import GraphTables
 from loaders.errors import Note
@@ -68,6 +82,7 @@ class LearnedScore:
     score: np.ndarray  # 0..100
     parts: dict[str, np.ndarray]  # per feature, plus "baseline"; they add up to score
     info: dict = field(default_factory=dict)
+    sharing: np.ndarray | None = None  # 0..100: the users' own referrals next (module docstring)
 
 
 def learning_cutoff(
@@ -108,13 +123,20 @@ def learn_and_score(
     ending at `cutoff`, `now` the analysed graph with its computed metrics
     `known`, and `effective` marks its users that count in labels."""
     cutoff_us = int(cutoff.timestamp() * 1_000_000)
-    before = TieGraph.from_tables(history)
-    labels, held = horizon_labels(now, cutoff_us, effective)
-    at_cutoff = pc.index_in(before.ids, value_set=now.ids).to_numpy(zero_copy_only=False)
-    # A user seen before the cutoff is seen before the end: every one is found.
-    train_labels = labels[np.asarray(at_cutoff, np.int64)]
-    booster = fit_learned(user_features(before, cutoff_us, half_life_days), train_labels, seed=seed)
-    result = score_with(booster, user_features(now, end_us, half_life_days, known))
+    # The cutoff's graph and features on a second core (Arrow and numpy let
+    # go of the GIL) while this one labels and describes today's users.
+    with ThreadPoolExecutor(1, thread_name_prefix="learned-cutoff") as pool:
+        at_cutoff_side = pool.submit(_at_cutoff, history, now.ids, cutoff_us, half_life_days)
+        trees = Subtrees(now.parent)
+        labels, held = horizon_labels(now, cutoff_us, effective, trees=trees)
+        own, _ = horizon_labels(now, cutoff_us, effective, decay=0.0, trees=trees)
+        features_now = user_features(now, end_us, half_life_days, known, trees)
+        before, at_cutoff, features_before = at_cutoff_side.result()
+    train_labels = labels[at_cutoff]
+    booster = fit_learned(features_before, train_labels, seed=seed)
+    result = score_with(booster, features_now)
+    sharing = fit_learned(features_before, own[at_cutoff], seed=seed, names=SHARING_FEATURES)
+    result.sharing = _zero_to_hundred(predict_distinct(sharing, features_now, SHARING_FEATURES))
     gain = booster.feature_importance("gain")
     top = np.argsort(-gain)[:5]
     result.info.update(
@@ -129,30 +151,58 @@ def learn_and_score(
     return result
 
 
-def matrix(features: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+def _at_cutoff(
+    history: GraphTables, now_ids: pa.Array, cutoff_us: int, half_life_days: float
+) -> tuple[TieGraph, np.ndarray, dict[str, np.ndarray]]:
+    """The cutoff's graph, where each of its users is in today's, and their
+    features as of the cutoff."""
+    before = TieGraph.from_tables(history)
+    # A user seen before the cutoff is seen before the end: every one is found.
+    where = pc.index_in(before.ids, value_set=now_ids).to_numpy(zero_copy_only=False)
+    return before, np.asarray(where, np.int64), user_features(before, cutoff_us, half_life_days)
+
+
+def _zero_to_hundred(values: np.ndarray) -> np.ndarray:
+    """`values` mapped linearly onto 0–100 (all 0 when they are all equal)."""
+    if not len(values):
+        return values
+    low, high = float(values.min()), float(values.max())
+    return (values - low) * (100.0 / (high - low)) if high > low else np.zeros(len(values))
+
+
+def matrix(
+    features: dict[str, np.ndarray],
+    rows: np.ndarray | None = None,
+    names: tuple[str, ...] = LEARNED_FEATURES,
+) -> np.ndarray:
     """The features of `rows` (all users by default) as a rows × features
     matrix. Only what LightGBM reads is copied: a million-row matrix costs
     most of a second to fill."""
-    columns = [np.asarray(features[name], np.float64) for name in LEARNED_FEATURES]
+    columns = [np.asarray(features[name], np.float64) for name in names]
     if rows is not None:
         columns = [column[rows] for column in columns]
     return np.stack(columns).T
 
 
 def fit_learned(
-    features: dict[str, np.ndarray], labels: np.ndarray, *, seed: int = 0, threads: int = 0
+    features: dict[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    seed: int = 0,
+    threads: int = 0,
+    names: tuple[str, ...] = LEARNED_FEATURES,
 ):
-    """A LightGBM booster fitted on the cutoff's features and the horizon's
-    labels (one row per user at the cutoff). Raises NotLearnable when no
-    label is positive."""
+    """A LightGBM booster fitted on the cutoff's features `names` and the
+    horizon's labels (one row per user at the cutoff). Raises NotLearnable
+    when no label is positive."""
     import lightgbm as lgb  # imported here: only the learned score needs it
 
     if not (labels > 0).any():
         raise NotLearnable(Note("nobody brought an effective referral in the last horizon"))
     keep, weight = _training_rows(features["invites"], labels, seed)
     params = {**MODEL_PARAMS, "seed": seed, "num_threads": threads}
-    x = matrix(features, keep)
-    data = lgb.Dataset(x, labels[keep], weight=weight, feature_name=list(LEARNED_FEATURES))
+    x = matrix(features, keep, names)
+    data = lgb.Dataset(x, labels[keep], weight=weight, feature_name=list(names))
     return lgb.train(params, data, num_boost_round=ROUNDS)
 
 
@@ -195,22 +245,39 @@ def score_with(booster, features: dict[str, np.ndarray]) -> LearnedScore:
 
 def _contributions(booster, features: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Tree SHAP (`pred_contrib`, the last column the expected value) for
-    each distinct pattern of rows, and each row's pattern. Rows on the same
-    side of every split threshold the model uses get the same contributions,
-    so each pattern is explained once."""
-    n = len(features[LEARNED_FEATURES[0]])
-    if not n:
+    each distinct pattern of rows (`_distinct_rows`), and each row's pattern."""
+    if not len(features[LEARNED_FEATURES[0]]):
         return np.zeros((0, len(LEARNED_FEATURES) + 1)), np.zeros(0, np.int64)
-    key = _pattern_keys(booster, features, n)
+    rows, pattern = _distinct_rows(booster, features, LEARNED_FEATURES)
+    return booster.predict(matrix(features, rows), pred_contrib=True), pattern
+
+
+def predict_distinct(
+    booster, features: dict[str, np.ndarray], names: tuple[str, ...]
+) -> np.ndarray:
+    """`booster`'s prediction for every row, computed once per distinct pattern."""
+    if not len(features[names[0]]):
+        return np.zeros(0)
+    rows, pattern = _distinct_rows(booster, features, names)
+    return booster.predict(matrix(features, rows, names))[pattern]
+
+
+def _distinct_rows(
+    booster, features: dict[str, np.ndarray], names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One row of each distinct pattern, and each row's pattern. Rows on the
+    same side of every split threshold the model uses get the same
+    prediction and contributions, so each pattern is computed once."""
+    key = _pattern_keys(booster, features, names)
     order = np.argsort(key, kind="stable")
     ordered = key[order]
     starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
     pattern = np.empty(len(key), np.int64)
     pattern[order] = np.cumsum(starts) - 1
-    return booster.predict(matrix(features, order[starts]), pred_contrib=True), pattern
+    return order[starts], pattern
 
 
-def _pattern_keys(booster, features: dict[str, np.ndarray], n: int) -> np.ndarray:
+def _pattern_keys(booster, features: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
     """Per row, one integer for the side of every threshold the model splits
     on: per feature, how many of its thresholds lie below the value (NaN a
     code of its own), the features' codes combined in mixed radix."""
@@ -224,10 +291,10 @@ def _pattern_keys(booster, features: dict[str, np.ndarray], n: int) -> np.ndarra
 
     for tree in booster.dump_model()["tree_info"]:
         walk(tree["tree_structure"])
-    key, span = np.zeros(n, np.int64), 1
+    key, span = np.zeros(len(features[names[0]]), np.int64), 1
     for j, values in sorted(thresholds.items()):
         cuts = np.unique(np.asarray(values))
-        column = np.asarray(features[LEARNED_FEATURES[j]], np.float64)
+        column = np.asarray(features[names[j]], np.float64)
         code = np.searchsorted(cuts, column, side="left")
         code[np.isnan(column)] = len(cuts) + 1
         size = len(cuts) + 2

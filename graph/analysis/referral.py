@@ -148,9 +148,10 @@ def _exact_for(nodes: np.ndarray, parent: np.ndarray, amount: np.ndarray, out: d
 
 
 class Subtrees:
-    """Which users lie in the REFERRED subtrees of given roots. The levels are
-    computed once, so many root sets (the backtest's picks and random draws)
-    cost one pass each. A referral cycle is reached as a whole from a root on it.
+    """The REFERRED trees, their levels computed once, so many passes over them
+    (the backtest's root sets, the learned score's tree sums) cost one level
+    walk each. In `containing` a referral cycle is reached as a whole from a
+    root on it; the sums and `ancestor_min` cut cycles open.
 
         >>> trees = Subtrees(np.array([-1, 0, 1, -1]))
         >>> trees.containing(np.array([False, True, False, False])).tolist()
@@ -163,13 +164,15 @@ class Subtrees:
         self.forest = parent.copy()
         self.forest[self.on_cycle] = -1
         self.levels = _levels(self.forest)[1:]
-        self.kids = children_index(parent) if self.on_cycle.size else None
+        self._kids: tuple[np.ndarray, np.ndarray] | None = None
 
     def containing(self, roots: np.ndarray) -> np.ndarray:
         """Per user: it is one of `roots` (a bool mask) or below one."""
         marked = roots.copy()
-        if self.kids is not None:
-            offsets, kids = self.kids
+        if self.on_cycle.size:
+            if self._kids is None:
+                self._kids = children_index(self.parent)
+            offsets, kids = self._kids
             for u in self.on_cycle[marked[self.on_cycle]].tolist():
                 queue = deque([u])
                 while queue:
@@ -182,6 +185,27 @@ class Subtrees:
             marked[level] |= marked[self.forest[level]]
         return marked
 
+    def descendant_sums(self, values: np.ndarray, decay: float) -> np.ndarray:
+        """`discounted_descendant_sums` over these trees."""
+        below = np.zeros(len(self.parent))
+        values = np.asarray(values, np.float64)
+        for level in reversed(self.levels):
+            below += np.bincount(
+                self.forest[level],
+                weights=values[level] + decay * below[level],
+                minlength=len(below),
+            )
+        return below
+
+    def ancestor_min(self, values: np.ndarray) -> np.ndarray:
+        """`ancestor_min` over these trees."""
+        least = np.full(len(self.parent), np.inf)
+        values = np.asarray(values, np.float64)
+        for level in self.levels:
+            up = self.forest[level]
+            least[level] = np.minimum(least[up], values[up])
+        return least
+
 
 def discounted_descendant_sums(parent: np.ndarray, values: np.ndarray, decay: float) -> np.ndarray:
     """Per user u: Σ over the users v u reaches of values[v] · decay^(d − 1),
@@ -192,13 +216,15 @@ def discounted_descendant_sums(parent: np.ndarray, values: np.ndarray, decay: fl
         >>> discounted_descendant_sums(np.array([-1, 0, 1, 1]), np.ones(4), 0.5).tolist()
         [2.0, 2.0, 0.0, 0.0]
     """
-    forest = parent.copy()
-    forest[_cycle_members(parent)] = -1
-    n = len(parent)
-    below = np.zeros(n)
-    values = np.asarray(values, np.float64)
-    for level in reversed(_levels(forest)[1:]):
-        below += np.bincount(
-            forest[level], weights=values[level] + decay * below[level], minlength=n
-        )
-    return below
+    return Subtrees(parent).descendant_sums(values, decay)
+
+
+def ancestor_min(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per user u: the least of values[a] over u's ancestors a (its referrer,
+    theirs, and so on up to the root); +inf for a root. Users on a referral
+    cycle are cut from it, as in `discounted_descendant_sums`.
+
+        >>> ancestor_min(np.array([-1, 0, 1, 1]), np.array([5.0, 3.0, 1.0, 9.0])).tolist()
+        [inf, 5.0, 3.0, 3.0]
+    """
+    return Subtrees(parent).ancestor_min(values)

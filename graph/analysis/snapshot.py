@@ -237,11 +237,13 @@ def analyze_inputs(
     timer.start("score")
     score, parts = koc_score({s: metrics[s] for s in SCORE_SIGNALS}, params.weights)
     score_info: dict = {"kind": "weighted", "requested": params.score, "notes": []}
+    metrics["sharing_score"] = np.zeros(n)  # learned only
     if params.score == "learned":
         timer.start("learned")
         learned, score_info = _learned(inputs, graph, metrics, fraudulent, params, reference)
         if learned is not None:
             score, parts = learned.score, learned.parts
+            metrics["sharing_score"] = learned.sharing
     metrics["koc_score"] = score
     for name, part in parts.items():
         metrics[f"score_{name}"] = part

@@ -47,6 +47,7 @@ USER_COLUMNS = (
     "last_referral_at",
     "recent_invites",
     "koc_score",
+    "sharing_score",
     "flagged",
     "risk",
 )

@@ -78,3 +78,20 @@ def test_under_two_horizons_of_history_the_weighted_score_is_used_with_a_note(tm
     assert "KOC score: weighted — only 19 days of referrals, under two horizons" in human
     users = latest_users(tmp_path)
     assert np.allclose(sum(column(users, s) for s in DEFAULT_WEIGHTS), users["koc_score"])
+
+
+def test_kocs_by_a_learned_score_come_in_two_parts(campaign, koc):
+    assert koc("analyze").exit_code == 0
+    picked = json.loads(koc("kocs", "--strategy", "score", "--k", 10, "--json").stdout)
+    kinds = [r["picked_as"] for r in picked["rows"]]
+    assert kinds == ["tree"] * 7 + ["sharer"] * 3
+    assert all(r["reason"].startswith("sharer: ") for r in picked["rows"][7:])
+    half = json.loads(
+        koc("kocs", "--strategy", "score", "--k", 10, "--sharers", 0.5, "--json").stdout
+    )
+    assert [r["picked_as"] for r in half["rows"]] == ["tree"] * 5 + ["sharer"] * 5
+    assert half["params"]["sharers"] == 0.5
+    table = koc("kocs", "--strategy", "score", "--k", 10).stdout
+    assert table.count("sharer:") == 3  # the reasons, in a table that wraps them
+    bad = koc("kocs", "--strategy", "score", "--sharers", 1.5)
+    assert bad.exit_code != 0 and "--sharers" in bad.stderr

@@ -100,6 +100,10 @@ def test_search_focuses_a_user(page, server):
         *signed,
         *([f"{still} other features: about 0"] if still else []),
     ]
+    # Its second answer, who will bring the most users themselves, beside it.
+    sharing = user["metrics"]["sharing_score"]
+    details = page.inner_text("#details")
+    assert sharing > 0 and f"Sharing score (own invites next)\n{sharing:.1f}" in details
 
 
 def test_clicking_a_node_expands_it(page, server):

@@ -186,8 +186,10 @@ def test_a_learned_score_export_names_its_largest_contributions(client):
 def assert_reasons_name_the_score_parts(client, rows, lang: str = "en") -> None:
     """Each exported reason opens with the KOC score and the user's two
     largest contributions, as the user page words them (its top reason) in
-    the same language."""
+    the same language; a sharer's (a learned score's pick by its sharing
+    score) says so first."""
     head = {"en": "KOC score {score} ({words}); ", "zh": "KOC 分数 {score}（{words}）；"}[lang]
+    sharer = {"en": "sharer: expected to bring", "zh": "分享达人："}[lang]
     for shown_id, reason in rows:
         user_id = shown_id[1:] if shown_id[1:] in HOSTILE else shown_id
         user = client.get(
@@ -196,7 +198,10 @@ def assert_reasons_name_the_score_parts(client, rows, lang: str = "en") -> None:
         ).json()
         words = user["top_reason"]
         assert words and words.count(" +") == 2 and "baseline" not in words
-        assert reason.startswith(head.format(score=f"{user['koc_score']:.1f}", words=words)), reason
+        expected = head.format(score=f"{user['koc_score']:.1f}", words=words)
+        assert reason.startswith(expected) or (reason.startswith(sharer) and expected in reason), (
+            reason
+        )
 
 
 def test_export_parameters_are_checked(exporting):
@@ -204,6 +209,19 @@ def test_export_parameters_are_checked(exporting):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "format"
     lang = exporting.get("/v1/exports/kocs?lang=fr", headers=ADMIN)
     assert lang.status_code == 422 and lang.json()["errors"][0]["field"] == "lang"
+    share = exporting.get("/v1/exports/kocs?strategy=score&sharers=1.5", headers=ADMIN)
+    assert share.status_code == 422 and share.json()["errors"][0]["field"] == "sharers"
+
+
+def test_the_sharers_share_reaches_the_picks_and_the_manifest(client):
+    query = {"strategy": "score", "k": 10, "sharers": 0.4}
+    page = client.get("/v1/kocs", params=query, headers=ADMIN).json()
+    assert page["sharers"] == 0.4
+    assert [r["picked_as"] for r in page["items"]] == ["tree"] * 6 + ["sharer"] * 4
+    export = client.get("/v1/exports/kocs", params=query, headers=ADMIN)
+    assert "&sharers=0.4" in export.headers["Link"]
+    manifest = client.get("/v1/exports/kocs/manifest", params=query, headers=ADMIN).json()
+    assert manifest["sharers"] == 0.4 and manifest["rows"] == 10
 
 
 def test_neutralise_and_tiers():

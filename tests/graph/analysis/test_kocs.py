@@ -13,18 +13,13 @@ from api.reasons import koc_reason, reason_in_words
 from graph.analysis.communities import communities
 from graph.analysis.kocs import KocParams, SnapshotMissingError, choose_kocs
 from graph.analysis.searchlight import quotas
-from graph.analysis.snapshot import AnalysisParams, analyze
+from graph.analysis.snapshot import analyze
 from graph.analysis.tiegraph import TieGraph, undirected_graph
-from graph.embedded import EmbeddedStore
-from graph.ingest import ingest_file
 from graph.review import review_queue, review_user
 from graph.store import GraphTables, Window
 from loaders.generator import generate_campaign, write_campaign
-from loaders.quarantine import Quarantine
 from tests.conftest import write_csv
-
-# Betweenness is not under test here: sampled above 1,000 users, not exact (4 s an analysis).
-SAMPLED = AnalysisParams(betweenness_exact_limit=1000)
+from tests.graph.analysis.conftest import SAMPLED
 
 
 @pytest.fixture
@@ -36,20 +31,6 @@ def analysed(tmp_path, store, ingest):
     snapshot = analyze(store, SAMPLED)
     store.save_snapshot(snapshot.to_saved())
     return store, snapshot, truth
-
-
-@pytest.fixture(scope="module")
-def analysed_once(tmp_path_factory):
-    """The same campaign for the tests that only read it, built once."""
-    tmp = tmp_path_factory.mktemp("kocs")
-    events, truth = generate_campaign(users=6000, seed=21)
-    write_campaign(events, truth, tmp / "campaign.parquet", "parquet")
-    store = EmbeddedStore(tmp / "store.duckdb", memory_limit="1GB")
-    ingest_file(store, tmp / "campaign.parquet", quarantine=Quarantine(tmp / "q.csv"))
-    snapshot = analyze(store, SAMPLED)
-    store.save_snapshot(snapshot.to_saved())
-    yield store, snapshot, truth
-    store.close()
 
 
 def users_of(snapshot) -> dict[str, dict]:
@@ -76,9 +57,12 @@ def test_every_pick_is_eligible_and_explained(analysed, strategy):
     if strategy == "coverage":
         gains = [r.gain for r in chosen.rows]
         assert gains == sorted(gains, reverse=True)  # submodular: gains shrink
-    if strategy == "score":
-        scores = [r.koc_score for r in chosen.rows]
-        assert scores == sorted(scores, reverse=True)
+    if strategy == "score":  # learned: 14 tree roots by score, then 6 sharers
+        assert snapshot.score_info["kind"] == "learned"
+        assert [r.picked_as for r in chosen.rows] == ["tree"] * 14 + ["sharer"] * 6
+        scores = [r.koc_score for r in chosen.rows[:14]]
+        sharing = [r.sharing_score for r in chosen.rows[14:]]
+        assert scores == sorted(scores, reverse=True) and sharing == sorted(sharing, reverse=True)
     if strategy == "influence":
         low, high = chosen.spread["monte_carlo_95"]
         assert low <= chosen.spread["estimate"] * 1.05 and high >= chosen.spread["estimate"] * 0.95
@@ -97,7 +81,13 @@ def test_score_picks_give_their_two_largest_contributions(analysed_once):
             assert words.count(" +") == 2 and "baseline" not in words
             # The reason prints the unrounded score (row.koc_score is rounded to 3 decimals).
             score = users[row.user_id]["koc_score"]
-            assert koc_reason(row, "score").startswith(f"KOC score {score:.1f} ({words}); ")
+            reason = koc_reason(row, "score")
+            assert f"KOC score {score:.1f} ({words})" in reason
+            if row.picked_as == "sharer":
+                sharing = f"sharing score {users[row.user_id]['sharing_score']:.1f}"
+                assert reason.startswith("sharer: expected to bring") and sharing in reason
+            else:
+                assert reason.startswith(f"KOC score {score:.1f} ({words}); ")
         # the other strategies' reasons are about coverage, not the score
         coverage = choose_kocs(store, saved, KocParams(k=3, strategy="coverage"))
         assert all(r.score_parts == [] and sum(r.new_by_hop) >= 1 for r in coverage.rows)

@@ -10,10 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from graph.analysis.learned import MODEL_PARAMS, fit_learned, matrix, score_with
+from graph.analysis.learned import MODEL_PARAMS, fit_learned, matrix, predict_distinct, score_with
 from graph.analysis.learned_features import (
     LEARNED_FEATURES,
     MONEY_WEIGHT,
+    SHARING_FEATURES,
     TREE_DECAY,
     horizon_labels,
     user_features,
@@ -59,6 +60,11 @@ def test_features_by_hand():
     assert f["own_amount"].tolist() == [0, 0, 30, 0, 10]
     assert f["other_invites"].tolist() == [0, 1, 0, 0, 0]
     assert f["pagerank"].sum() == pytest.approx(5)  # × users: sums to n
+    # The trees' growth: e (day 25, two steps below a) in the last 7 days;
+    # b, c, d and e in the last 30, e counting TREE_DECAY in a's near sum.
+    assert f["tree_7d"].tolist() == [1, 1, 0, 0, 0]
+    assert f["tree_30d"].tolist() == [4, 1, 0, 0, 0]
+    np.testing.assert_allclose(f["tree_30d_near"], [3 + TREE_DECAY, 1, 0, 0, 0])
     assert set(f) == set(LEARNED_FEATURES)
 
 
@@ -83,6 +89,9 @@ def test_labels_by_hand():
     b_label = np.log1p(worth_e)
     np.testing.assert_allclose(labels, [a_label, b_label, 0, 0, 0])
     assert held == {"new_referrals": 2, "gmv": 40}
+    # The sharing score's label: a user's own new referrals, none from below.
+    own, _ = horizon_labels(graph, 9 * DAY, effective, decay=0.0)
+    np.testing.assert_allclose(own, [np.log1p(worth_c), b_label, 0, 0, 0])
 
 
 def test_contributions_add_up_and_equal_lightgbms_own():
@@ -102,6 +111,12 @@ def test_contributions_add_up_and_equal_lightgbms_own():
     for j, name in enumerate(LEARNED_FEATURES):
         np.testing.assert_allclose(learned.parts[name], own[:, j] * scale, atol=1e-9)
     assert MODEL_PARAMS["deterministic"]
+    # The sharing score's model, on its own features: one prediction per
+    # distinct pattern equals LightGBM's prediction of every row.
+    sharing = fit_learned(features, labels, seed=2, names=SHARING_FEATURES)
+    every = sharing.predict(matrix(features, names=SHARING_FEATURES))
+    np.testing.assert_allclose(predict_distinct(sharing, features, SHARING_FEATURES), every)
+    assert "tree_7d" in LEARNED_FEATURES and "tree_7d" not in SHARING_FEATURES
 
 
 def _sharers(prefix: str, users: int, days: list[int]) -> list[list[str]]:
@@ -135,6 +150,16 @@ def test_the_learned_score_learns_that_sharers_fade(fading):
     row = users.slice(0, 1).to_pylist()[0]
     parts = sum(row[f"score_{p}"] for p in SCORE_PARTS)
     assert parts == pytest.approx(row["koc_score"])
+    # The sharing score asks who will bring the most users themselves: the
+    # new sharers too (none of them has a tree below it).
+    sharing = snapshot.users.sort_by([("sharing_score", "descending"), ("id", "ascending")])
+    assert all(u.startswith("new") for u in sharing["id"].to_pylist()[:60])
+    assert score_range(sharing["sharing_score"]) == (0, 100)
+
+
+def score_range(column: pa.ChunkedArray) -> tuple[float, float]:
+    values = column.to_numpy()
+    return round(float(values.min()), 9), round(float(values.max()), 9)
 
 
 def test_features_at_the_cutoff_see_nothing_after_it(fading, tmp_path, ingest):
@@ -159,6 +184,7 @@ def test_too_little_history_keeps_the_weighted_score(tmp_path, store, ingest):
     snapshot = analyze(store, AnalysisParams(horizon_days=30))
     assert snapshot.score_info["kind"] == "weighted"
     assert "under two horizons of 30 days" in snapshot.score_info["notes"][0]
+    assert not snapshot.users["sharing_score"].to_numpy().any()  # learned only
     weighted = analyze(store, AnalysisParams(score="weighted"))
     assert snapshot.users["koc_score"].equals(weighted.users["koc_score"])
 
