@@ -93,7 +93,7 @@ async def koc_params(
             candidates=candidates,
         )
     except ValueError as exc:
-        field = "model" if "model" in str(exc) else "engine"
+        field = getattr(exc, "field", "") or ("model" if "model" in str(exc) else "engine")
         raise ApiError(422, error_text(exc), field=field, location="query") from None
 
 

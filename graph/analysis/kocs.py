@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
-from graph.analysis.kocs_learned import score_order, sharing_scores
+from graph.analysis.kocs_learned import first_in_order, score_order, sharing_scores
 from graph.analysis.params import ParamError
 from graph.analysis.score import top_parts_of
 from graph.analysis.searchlight import (
@@ -33,7 +33,6 @@ from graph.analysis.searchlight import (
     Pick,
     coverage_of,
     csr_from_edges,
-    quotas,
     searchlight,
 )
 from graph.analysis.snapshot import AnalysisParams, approved_mask
@@ -97,6 +96,11 @@ class KocParams:
             raise ParamError("k must be at least 1", field="k")
         if not 0.0 <= self.sharers <= 1.0:
             raise ParamError("sharers must be between 0 and 1", field="sharers")
+        if self.sharers != KocParams.sharers and self.strategy != "score":
+            raise ParamError(
+                "sharers splits the score strategy's picks: use it with --strategy score",
+                field="sharers",
+            )
         if self.strategy not in STRATEGIES:
             raise ParamError(
                 "unknown strategy {strategy!r}; choose one of {choices}",
@@ -258,15 +262,20 @@ def choose_kocs(
             chosen, gains, spread = influence_picks(store, prepared, pool, params, notes)
             parts = [[] for _ in chosen]
         else:
+            sharing = sharing_scores(prepared.snapshot, metrics)
+            if sharing is None and params.sharers != KocParams.sharers:
+                notes.append(
+                    Note("no learned sharing score in this analysis: --sharers has no effect")
+                )
             order, picked_as = score_order(
                 metrics["koc_score"],
                 eligible,
-                sharing=sharing_scores(prepared.snapshot, metrics),
+                sharing=sharing,
                 parent=graph.parent,
                 k=params.k,
                 sharers=params.sharers,
             )
-            chosen = _top_scores(order, community, params)
+            chosen = first_in_order(order, community, params.k, params.quota)
             gains = []
             parts = _score_parts(prepared.snapshot.users, metrics["snapshot_row"], chosen)
         picks = coverage_of(indptr, indices, chosen, params.hop_weights, community)
@@ -302,26 +311,6 @@ def _score_parts(
     at = rows[np.asarray(chosen, np.int64)]
     found = top_parts_of(users.take(pa.array(np.maximum(at, 0)))) if len(users) else []
     return [p if a >= 0 else [] for p, a in zip(found or [[]] * len(at), at, strict=True)]
-
-
-def _top_scores(order: np.ndarray, community: np.ndarray, params: KocParams) -> list[int]:
-    """The first k of `order`, or with a community quota the first of each
-    community up to its quota, then the rest in order."""
-    if params.quota != "community":
-        return order[: params.k].tolist()
-    limit = quotas(params.k, community)
-    taken: dict[int, int] = {}
-    chosen, rest = [], []
-    for u in order.tolist():
-        c = int(community[u])
-        if taken.get(c, 0) < limit.get(c, 0):
-            taken[c] = taken.get(c, 0) + 1
-            chosen.append(u)
-        else:
-            rest.append(u)
-        if len(chosen) == params.k:
-            break
-    return chosen + rest[: params.k - len(chosen)]
 
 
 def _rows(

@@ -1,4 +1,5 @@
-"""The order the `score` strategy picks in (graph.analysis.kocs).
+"""The order the `score` strategy picks in (graph.analysis.kocs), and the
+picks taken from it (with a community quota or without).
 
 With the weighted score: the candidates by KOC score, best first (ties by
 position, so by id).
@@ -37,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from graph.analysis.referral import ancestor_min
+from graph.analysis.searchlight import quotas
 from graph.store import SavedSnapshot
 
 PICKED_AS = ("tree", "sharer")
@@ -84,3 +86,25 @@ def sharing_scores(snapshot: SavedSnapshot, metrics: dict[str, np.ndarray]) -> n
     if "sharing_score" not in users.column_names or users["sharing_score"].null_count:
         return None
     return metrics["sharing_score"]
+
+
+def first_in_order(
+    order: np.ndarray, community: np.ndarray, k: int, quota: str | None
+) -> list[int]:
+    """The first k of `order`, or with a community quota the first of each
+    community up to its quota, then the rest in order."""
+    if quota != "community":
+        return order[:k].tolist()
+    limit = quotas(k, community)
+    taken: dict[int, int] = {}
+    chosen, rest = [], []
+    for u in order.tolist():
+        c = int(community[u])
+        if taken.get(c, 0) < limit.get(c, 0):
+            taken[c] = taken.get(c, 0) + 1
+            chosen.append(u)
+        else:
+            rest.append(u)
+        if len(chosen) == k:
+            break
+    return chosen + rest[: k - len(chosen)]

@@ -211,6 +211,9 @@ def test_export_parameters_are_checked(exporting):
     assert lang.status_code == 422 and lang.json()["errors"][0]["field"] == "lang"
     share = exporting.get("/v1/exports/kocs?strategy=score&sharers=1.5", headers=ADMIN)
     assert share.status_code == 422 and share.json()["errors"][0]["field"] == "sharers"
+    elsewhere = exporting.get("/v1/kocs?strategy=coverage&sharers=0.5", headers=ADMIN)
+    assert elsewhere.status_code == 422 and elsewhere.json()["errors"][0]["field"] == "sharers"
+    assert "--strategy score" in elsewhere.json()["detail"]
 
 
 def test_the_sharers_share_reaches_the_picks_and_the_manifest(client):

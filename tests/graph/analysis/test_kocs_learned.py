@@ -125,6 +125,10 @@ def test_a_weighted_or_older_snapshot_picks_by_score_alone(learned):
     scores = [r.koc_score_exact for r in everyone.rows]
     assert scores == sorted(scores, reverse=True)
     assert [r.user_id for r in chosen.rows] == [r.user_id for r in everyone.rows[:10]]
+    asked = choose_kocs(store, older, KocParams(k=10, strategy="score", sharers=0.5))
+    assert [r.user_id for r in asked.rows] == [r.user_id for r in chosen.rows]
+    assert any("--sharers has no effect" in n for n in asked.notes)
+    assert not any("--sharers" in n for n in chosen.notes)
     # The backtest's weighted score beside a learned one is picked as a
     # weighted score is, even from a snapshot that has sharing scores.
     weighted = with_scores(snapshot_graph(store, saved), saved, users["koc_score"].to_numpy())
@@ -133,9 +137,12 @@ def test_a_weighted_or_older_snapshot_picks_by_score_alone(learned):
     assert pc.max(users["sharing_score"]).as_py() == pytest.approx(100)
 
 
-def test_sharers_must_be_a_share():
+def test_sharers_must_be_a_share_of_the_score_strategy():
     with pytest.raises(ParamError, match="sharers must be between 0 and 1"):
         KocParams(strategy="score", sharers=1.5)
+    with pytest.raises(ParamError, match="use it with --strategy score") as raised:
+        KocParams(strategy="coverage", sharers=0.5)
+    assert raised.value.field == "sharers"
 
 
 def test_the_doctests_hold():
