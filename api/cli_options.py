@@ -23,6 +23,19 @@ StrategyOption = Annotated[
     typer.Option("--strategy", help=_("one of: {choices}", choices=", ".join(STRATEGIES))),
 ]
 KOption = Annotated[int, typer.Option("--k", min=1, max=10_000, help=_("how many KOCs"))]
+SharersOption = Annotated[
+    float,
+    typer.Option(
+        "--sharers",
+        min=0.0,
+        max=1.0,
+        help=_(
+            "score with a learned score: the share of k picked as sharers, the users "
+            "expected to bring the most users themselves; the rest are the roots of "
+            "the trees expected to grow most"
+        ),
+    ),
+]
 SinceOption = Annotated[
     str | None, typer.Option("--since", help=_("from this date/time (inclusive)"))
 ]

@@ -29,6 +29,7 @@ from api.cli import (
 from api.cli_options import (
     CampaignsOption,
     KOption,
+    SharersOption,
     SinceOption,
     StrategyOption,
     UntilOption,
@@ -159,19 +160,7 @@ def kocs(
         str | None,
         typer.Option("--quota", help=_("community: split k across communities by size")),
     ] = None,
-    sharers: Annotated[
-        float,
-        typer.Option(
-            "--sharers",
-            min=0.0,
-            max=1.0,
-            help=_(
-                "score with a learned score: the share of k picked as sharers, the users "
-                "expected to bring the most users themselves; the rest are the roots of "
-                "the trees expected to grow most"
-            ),
-        ),
-    ] = 0.3,
+    sharers: SharersOption = 0.3,
     exclude: Annotated[
         list[str] | None,
         typer.Option("--exclude", help=_("a user id never to pick (repeatable)")),

@@ -12,7 +12,7 @@ import typer
 from rich.cells import cell_len, set_cell_size
 
 from api.cli import StoreOption, _choose_one_of, _errors, _fail, _settings, _store, app, out
-from api.cli_options import KOption, StrategyOption, spinner
+from api.cli_options import KOption, SharersOption, StrategyOption, spinner
 from api.cli_results import picking_text
 from api.exports import FORMATS as EXPORT_FORMATS
 from api.exports import LANGS, store_export, write_export
@@ -111,6 +111,7 @@ def export(
         str | None, typer.Option("--quota", help=_("community: split k across communities"))
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help=_("seed for the influence strategy"))] = 0,
+    sharers: SharersOption = 0.3,
     store: StoreOption = None,
 ) -> None:
     """The KOC list for rewards as CSV or XLSX with its manifest; flagged
@@ -123,7 +124,7 @@ def export(
         raise _fail(_choose_one_of("--lang", lang, LANGS))
     settings = _settings()
     try:
-        params = KocParams(k=k, strategy=strategy, quota=quota, seed=seed)
+        params = KocParams(k=k, strategy=strategy, quota=quota, seed=seed, sharers=sharers)
     except ValueError as exc:
         raise _fail(error_text(exc)) from None
     with (

@@ -270,6 +270,13 @@ def test_cli_export_writes_the_file_and_its_manifest(tmp_path, monkeypatch):
     assert load_workbook(xlsx).sheetnames == ["KOCs", "manifest"]
     bad = runner.invoke(cli, ["export", "--out", str(tmp_path / "k.pdf")])
     assert bad.exit_code == 1 and "choose one of csv, xlsx" in bad.stderr
+    # The score strategy's share of sharers reaches the manifest; elsewhere it is refused.
+    by_score = ["export", "--out", str(tmp_path / "s.csv"), "--strategy", "score"]
+    assert runner.invoke(cli, [*by_score, "--sharers", "0.5"]).exit_code == 0
+    shared = json.loads((tmp_path / "s.csv.manifest.json").read_text("utf-8"))
+    assert shared["strategy"] == "score" and shared["sharers"] == 0.5
+    refused = runner.invoke(cli, ["export", "--out", str(out), "--sharers", "0.5"])
+    assert refused.exit_code == 1 and "--strategy score" in refused.stderr
 
 
 def test_an_export_names_each_koc_and_the_staff_and_channel_it_came_through(exporting):
