@@ -237,7 +237,7 @@ def _manifest(
         "strategy": kocs.params.strategy,
         "k": kocs.params.k,
         "quota": kocs.params.quota,
-        "sharers": kocs.params.sharers,
+        "sharers": kocs.params.sharers if kocs.params.strategy == "score" else None,
         "seed": kocs.params.seed,
         "excluded": list(kocs.params.exclude),
         "reward_tiers": dict(tiers),

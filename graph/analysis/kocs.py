@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from graph.analysis.kernels import ENGINES
 from graph.analysis.kocs_influence import influence_picks
-from graph.analysis.kocs_learned import first_in_order, score_order, sharing_scores
+from graph.analysis.kocs_learned import score_picks, sharing_scores
 from graph.analysis.params import ParamError
 from graph.analysis.score import top_parts_of
 from graph.analysis.searchlight import (
@@ -267,15 +267,16 @@ def choose_kocs(
                 notes.append(
                     Note("no learned sharing score in this analysis: --sharers has no effect")
                 )
-            order, picked_as = score_order(
+            chosen, picked_as = score_picks(
                 metrics["koc_score"],
                 eligible,
+                community,
+                params.k,
+                params.quota,
                 sharing=sharing,
                 parent=graph.parent,
-                k=params.k,
                 sharers=params.sharers,
             )
-            chosen = first_in_order(order, community, params.k, params.quota)
             gains = []
             parts = _score_parts(prepared.snapshot.users, metrics["snapshot_row"], chosen)
         picks = coverage_of(indptr, indices, chosen, params.hop_weights, community)
@@ -381,7 +382,8 @@ def _snapshot_columns(snapshot: SavedSnapshot, ids: pa.Array) -> dict[str, np.nd
         if name not in users.column_names:
             values = np.full(len(users), default)
         else:
-            values = users[name].to_numpy(zero_copy_only=False)
+            # Null where an older snapshot lacks a later column (embedded store).
+            values = pc.fill_null(users[name], default).to_numpy(zero_copy_only=False)
         out[name] = np.where(known, values[at] if len(values) else default, default)
     unseen = np.flatnonzero(out["community"] < 0)
     start = int(out["community"].max(initial=-1)) + 1

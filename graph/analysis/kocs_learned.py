@@ -4,20 +4,23 @@ picks taken from it (with a community quota or without).
 With the weighted score: the candidates by KOC score, best first (ties by
 position, so by id).
 
-With the learned score the list is picked in two parts (docs/kocs.md,
-"The score strategy"):
+With the learned score the list is picked in two parts (docs/searchlight.md,
+"score — the top KOC scores"), s = round(sharers · k) rounded half up:
 
-- **trees**: k − round(sharers · k) users by the learned KOC score (how much
-  their referral trees will grow over the next horizon), none inside the
-  referral tree of a candidate with a better score: that tree's growth
-  already holds theirs, so a second pick there reaches no one new;
-- **sharers**: the rest by the learned sharing score (how many users each
+- **trees**: k − s users by the learned KOC score (how much their referral
+  trees will grow over the next horizon), none inside the referral tree of
+  a candidate with a better score: that tree's growth already holds
+  theirs, so a second pick there reaches no one new. A referral loop is
+  one tree: its best-scored member heads it;
+- **sharers**: s users by the learned sharing score (how many users each
   will bring itself), wherever in the trees they are. The users who invite
   the most themselves are rarely the roots of the trees that grow most:
   the first part alone misses them, the second alone misses the trees.
 
-The other candidates follow by KOC score (a community quota, or too few
-picks of either kind, takes from them).
+The other candidates follow by KOC score (too few tree roots take from
+them). With a community quota each part's places are split across the
+communities by size and filled from each community's own members
+(`score_picks`).
 
 Example: 0 referred 1 and 2, 1 referred 3. By score: 1, 0, 2, 3; 2 and 3
 sit inside the trees of better-scored users (0's and 1's), so the tree part
@@ -37,11 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from graph.analysis.referral import ancestor_min
+from graph.analysis.referral import Subtrees
 from graph.analysis.searchlight import quotas
 from graph.store import SavedSnapshot
-
-PICKED_AS = ("tree", "sharer")
 
 
 def score_order(
@@ -63,17 +64,43 @@ def score_order(
     n = len(score)
     rank = np.full(n, np.inf)
     rank[by_score] = np.arange(len(by_score))
-    roots = by_score[rank[by_score] < ancestor_min(parent, rank)[by_score]]
-    trees = roots[: k - int(sharers * k + 0.5)]
+    trees = by_score[_heads(parent, rank)[by_score]][: k - sharer_count(k, sharers)]
     taken = np.zeros(n, bool)
     taken[trees] = True
     by_sharing = candidates[np.lexsort((candidates, -sharing[candidates]))]
-    sharing_picks = by_sharing[~taken[by_sharing]][: k - len(trees)]
+    sharing_picks = by_sharing[~taken[by_sharing]][: sharer_count(k, sharers)]
     taken[sharing_picks] = True
     order = np.concatenate([trees, sharing_picks, by_score[~taken[by_score]]])
     picked_as = dict.fromkeys(trees.tolist(), "tree")
     picked_as.update(dict.fromkeys(sharing_picks.tolist(), "sharer"))
     return order, picked_as
+
+
+def sharer_count(k: int, sharers: float) -> int:
+    """round(sharers · k), halves up (0.3 of 5 is 2, 0.5 of 5 is 3); the
+    product is rounded to 9 places first, so 0.29 · 50 is the half it means."""
+    return int(np.floor(round(sharers * k, 9) + 0.5))
+
+
+def _heads(parent: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Per user: no ancestor ranks better (lower). The members of a referral
+    loop are each other's ancestors, so only the loop's best heads it, and
+    the users below the loop have every member above them."""
+    trees = Subtrees(parent)
+    loop = trees.on_cycle
+    best = rank.copy()
+    if loop.size:
+        # The least rank around each loop, by pointer doubling along it.
+        at = np.full(len(parent), -1)
+        at[loop] = np.arange(len(loop))
+        up, least = at[parent[loop]], rank[loop].copy()
+        for _ in range(int(np.ceil(np.log2(len(loop) + 1))) + 1):
+            least = np.minimum(least, least[up])
+            up = up[up]
+        best[loop] = least
+    above = trees.ancestor_min(best)
+    above[loop] = best[loop]  # a member's loop, itself included
+    return rank <= above
 
 
 def sharing_scores(snapshot: SavedSnapshot, metrics: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -85,7 +112,62 @@ def sharing_scores(snapshot: SavedSnapshot, metrics: dict[str, np.ndarray]) -> n
         return None
     if "sharing_score" not in users.column_names or users["sharing_score"].null_count:
         return None
-    return metrics["sharing_score"]
+    sharing = metrics["sharing_score"]
+    # All equal (all 0 when the sharing model had nothing to learn): no order.
+    return sharing if len(sharing) and sharing.max() > sharing.min() else None
+
+
+def score_picks(
+    score: np.ndarray,
+    eligible: np.ndarray,
+    community: np.ndarray,
+    k: int,
+    quota: str | None,
+    *,
+    sharing: np.ndarray | None = None,
+    parent: np.ndarray | None = None,
+    sharers: float = 0.3,
+) -> tuple[list[int], dict[int, str]]:
+    """The `score` strategy's k picks and what each was picked as: the first
+    k of `score_order`, or with a community quota each community's places
+    filled from its own members (with a learned score: the tree part's and
+    the sharers' places split across communities by size, each filled with
+    the community's tree roots and sharers, then by score), then the rest
+    in order."""
+    order, picked_as = score_order(
+        score, eligible, sharing=sharing, parent=parent, k=k, sharers=sharers
+    )
+    if quota != "community" or sharing is None or parent is None:
+        return first_in_order(order, community, k, quota), picked_as
+    candidates = np.flatnonzero(eligible)
+    by_score = candidates[np.lexsort((candidates, -score[candidates]))]
+    by_sharing = candidates[np.lexsort((candidates, -sharing[candidates]))]
+    rank = np.full(len(score), np.inf)
+    rank[by_score] = np.arange(len(by_score))
+    heads = _heads(parent, rank)
+    taken = np.zeros(len(score), bool)
+    chosen: list[int] = []
+    labels: dict[int, str] = {}
+    # Each part's places split across communities by size, so a list of
+    # many small communities keeps its sharers.
+    s = sharer_count(k, sharers)
+    tree_quota, sharer_quota = quotas(k - s, community), quotas(s, community)
+    for c in sorted(set(tree_quota) | set(sharer_quota)):  # at most k communities
+        mine = by_score[community[by_score] == c]
+        trees = mine[heads[mine]][: tree_quota.get(c, 0)]
+        taken[trees] = True
+        theirs = by_sharing[community[by_sharing] == c]
+        sharing_picks = theirs[~taken[theirs]][: sharer_quota.get(c, 0)]
+        taken[sharing_picks] = True
+        q = tree_quota.get(c, 0) + sharer_quota.get(c, 0)
+        fill = mine[~taken[mine]][: q - len(trees) - len(sharing_picks)]
+        taken[fill] = True
+        chosen += trees.tolist() + sharing_picks.tolist() + fill.tolist()
+        labels.update(dict.fromkeys(trees.tolist(), "tree"))
+        labels.update(dict.fromkeys(sharing_picks.tolist(), "sharer"))
+    spill = order[~taken[order]][: k - len(chosen)]
+    labels.update({u: picked_as[u] for u in spill.tolist() if u in picked_as})
+    return chosen + spill.tolist(), labels
 
 
 def first_in_order(

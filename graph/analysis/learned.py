@@ -135,8 +135,13 @@ def learn_and_score(
     train_labels = labels[at_cutoff]
     booster = fit_learned(features_before, train_labels, seed=seed)
     result = score_with(booster, features_now)
-    sharing = fit_learned(features_before, own[at_cutoff], seed=seed, names=SHARING_FEATURES)
-    result.sharing = _zero_to_hundred(predict_distinct(sharing, features_now, SHARING_FEATURES))
+    try:
+        sharing = fit_learned(features_before, own[at_cutoff], seed=seed, names=SHARING_FEATURES)
+        result.sharing = _zero_to_hundred(predict_distinct(sharing, features_now, SHARING_FEATURES))
+    except NotLearnable:
+        # Every new referral came through users who joined in the horizon:
+        # the KOC score still holds; the list then picks by it alone.
+        result.sharing = np.zeros(now.n)
     gain = booster.feature_importance("gain")
     top = np.argsort(-gain)[:5]
     result.info.update(

@@ -5,24 +5,35 @@ sharing score (graph.analysis.kocs_learned)."""
 from __future__ import annotations
 
 import doctest
+import math
+from collections import Counter
 from dataclasses import replace
+from fractions import Fraction
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 import graph.analysis.kocs_learned
 from graph.analysis.kocs import KocParams, choose_kocs, snapshot_graph, with_scores
-from graph.analysis.kocs_learned import score_order
+from graph.analysis.kocs_learned import score_order, sharer_count
 from graph.analysis.params import ParamError
 from graph.analysis.referral import ancestor_min
+from graph.analysis.searchlight import quotas
 from graph.analysis.tiegraph import TieGraph
 from graph.store import Window
 
 
+def share_of(k: int, sharers: float) -> int:
+    """round(sharers · k), halves up, in exact arithmetic."""
+    return math.floor(Fraction(str(sharers)) * k + Fraction(1, 2))
+
+
 def walk_up_order(score, eligible, sharing, parent, k, sharers) -> tuple[list[int], list[int]]:
     """The two parts as the docs say them, one user at a time: a tree pick
-    when no ancestor is an eligible user with a better place by score."""
+    when no ancestor (on a loop: no other member) is an eligible user with a
+    better place by score."""
     candidates = sorted(np.flatnonzero(eligible).tolist(), key=lambda u: (-score[u], u))
     place = {u: i for i, u in enumerate(candidates)}
     trees = []
@@ -34,9 +45,9 @@ def walk_up_order(score, eligible, sharing, parent, k, sharers) -> tuple[list[in
         # A loop back to u (a referral cycle) is no ancestor: it does not block.
         if a < 0 or a in seen:
             trees.append(u)
-    trees = trees[: k - int(sharers * k + 0.5)]
+    trees = trees[: k - share_of(k, sharers)]
     rest = sorted(set(candidates) - set(trees), key=lambda u: (-sharing[u], u))
-    return trees, rest[: k - len(trees)]
+    return trees, rest[: share_of(k, sharers)]
 
 
 def test_the_order_by_hand():
@@ -68,13 +79,28 @@ def test_the_order_equals_a_walk_up_each_tree(seed):
     score = rng.integers(0, 30, n).astype(float)  # ties broken by position
     sharing = rng.random(n)
     eligible = rng.random(n) < 0.7
-    for k, sharers in ((10, 0.3), (40, 0.5), (25, 0.0), (25, 1.0)):
+    for k, sharers in ((10, 0.3), (40, 0.5), (25, 0.0), (25, 1.0), (400, 0.0), (300, 0.29)):
         order, picked_as = score_order(
             score, eligible, sharing=sharing, parent=parent, k=k, sharers=sharers
         )
         trees, sharing_picks = walk_up_order(score, eligible, sharing, parent, k, sharers)
         assert order.tolist()[: len(trees) + len(sharing_picks)] == trees + sharing_picks
         assert [u for u, kind in picked_as.items() if kind == "tree"] == trees
+
+
+def test_a_referral_loop_is_one_tree_and_few_roots_leave_the_rest_to_the_score():
+    # 0 <-> 1 a loop, 2 below 1: 0 heads the loop, 1 and 2 are inside it.
+    parent, score = np.array([1, 0, 1]), np.array([9.0, 1, 5])
+    order, picked_as = score_order(
+        score, np.ones(3, bool), sharing=np.zeros(3) + [0, 1, 2], parent=parent, k=3, sharers=0
+    )
+    # One root only: with no sharers asked for, the rest follow by score.
+    assert picked_as == {0: "tree"} and order.tolist() == [0, 2, 1]
+
+
+def test_the_sharers_are_rounded_half_up():
+    assert [sharer_count(5, 0.5), sharer_count(5, 0.3), sharer_count(50, 0.29)] == [3, 2, 15]
+    assert [sharer_count(50, 0.3), sharer_count(1, 0.3), sharer_count(7, 1.0)] == [15, 0, 7]
 
 
 def test_ancestor_min_cuts_referral_loops():
@@ -114,6 +140,19 @@ def test_no_tree_pick_is_inside_an_earlier_ones_tree(learned):
     assert sharers == [r.user_id for r in every.rows if r.user_id not in trees][:9]
 
 
+def test_a_community_quota_splits_each_part_across_communities(learned):
+    store, saved = learned
+    chosen = choose_kocs(store, saved, KocParams(k=20, strategy="score", quota="community"))
+    community = snapshot_graph(store, saved).metrics["community"]
+    s = sharer_count(20, 0.3)
+    places = {"tree": quotas(20 - s, community), "sharer": quotas(s, community)}
+    for kind, quota in places.items():
+        got = Counter(r.community for r in chosen.rows if r.picked_as == kind)
+        assert got and all(n <= quota.get(c, 0) for c, n in got.items()), kind
+    assert sum(r.picked_as == "sharer" for r in chosen.rows) == s
+    assert len({r.user_id for r in chosen.rows}) == len(chosen.rows) == 20
+
+
 def test_a_weighted_or_older_snapshot_picks_by_score_alone(learned):
     store, saved = learned
     users = saved.users
@@ -129,6 +168,14 @@ def test_a_weighted_or_older_snapshot_picks_by_score_alone(learned):
     assert [r.user_id for r in asked.rows] == [r.user_id for r in chosen.rows]
     assert any("--sharers has no effect" in n for n in asked.notes)
     assert not any("--sharers" in n for n in chosen.notes)
+    # Read back beside a newer one, the embedded store gives the column as nulls.
+    at = users.column_names.index("sharing_score")
+    nulls = replace(
+        saved, users=users.set_column(at, "sharing_score", pa.nulls(len(users), pa.float64()))
+    )
+    again = choose_kocs(store, nulls, KocParams(k=10, strategy="score"))
+    assert [r.user_id for r in again.rows] == [r.user_id for r in chosen.rows]
+    assert {r.sharing_score for r in again.rows} == {0.0}
     # The backtest's weighted score beside a learned one is picked as a
     # weighted score is, even from a snapshot that has sharing scores.
     weighted = with_scores(snapshot_graph(store, saved), saved, users["koc_score"].to_numpy())

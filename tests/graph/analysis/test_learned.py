@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from graph.analysis.kocs import KocParams, choose_kocs
 from graph.analysis.learned import MODEL_PARAMS, fit_learned, matrix, predict_distinct, score_with
 from graph.analysis.learned_features import (
     LEARNED_FEATURES,
@@ -222,3 +223,29 @@ def test_discounted_tree_sums_by_hand():
     # 0: 1 + 0.5·2 + 0.25·4; 1: 2 + 0.5·4; 2: 4; the loop is cut open, so
     # 5 keeps its child 6 and 4 (5's parent, cut) counts nothing below it.
     assert got.tolist() == [3.0, 4.0, 4.0, 0.0, 0.0, 32.0, 0.0]
+
+
+def test_no_own_referral_to_learn_from_keeps_the_score_and_no_sharers(tmp_path, store, ingest):
+    """u's only new invitee in the last horizon churned, though it brought
+    someone who stayed: u's tree grew, its own referrals did not. The KOC
+    score is learned; the sharing score has nothing to learn (all 0), so
+    the KOC list picks by the score alone."""
+
+    def at(day: int) -> str:
+        return (START + timedelta(days=day)).isoformat()
+
+    rows = [
+        ["e1", "join", "u", "a1", at(1), "c", ""],
+        ["e2", "join", "u", "a2", at(20), "c", ""],
+        ["e3", "join", "u", "x", at(75), "c", ""],
+        ["e4", "join", "x", "y", at(80), "c", ""],
+        ["e5", "churn", "", "x", at(90), "c", ""],
+        ["e6", "convert", "", "y", at(100), "c", "12"],
+    ]
+    ingest(write_csv(tmp_path / "grew.csv", rows))
+    snapshot = analyze(store, AnalysisParams(horizon_days=30))
+    assert snapshot.score_info["kind"] == "learned", snapshot.score_info
+    assert not snapshot.users["sharing_score"].to_numpy().any()
+    store.save_snapshot(snapshot.to_saved())
+    chosen = choose_kocs(store, store.latest_snapshot(), KocParams(k=2, strategy="score"))
+    assert chosen.rows and {r.picked_as for r in chosen.rows} == {""}
