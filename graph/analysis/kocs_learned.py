@@ -38,6 +38,8 @@ best sharer, 3.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from graph.analysis.referral import Subtrees
@@ -57,23 +59,69 @@ def score_order(
     """Every eligible user in the order the `score` strategy takes them, and
     what each of the two-part picks was picked as (module docstring).
     Without `sharing` (a weighted score) the order is by score alone."""
-    candidates = np.flatnonzero(eligible)
-    by_score = candidates[np.lexsort((candidates, -score[candidates]))]
-    if sharing is None or parent is None:
-        return by_score, {}
-    n = len(score)
-    rank = np.full(n, np.inf)
-    rank[by_score] = np.arange(len(by_score))
-    trees = by_score[_heads(parent, rank)[by_score]][: k - sharer_count(k, sharers)]
-    taken = np.zeros(n, bool)
-    taken[trees] = True
-    by_sharing = candidates[np.lexsort((candidates, -sharing[candidates]))]
-    sharing_picks = by_sharing[~taken[by_sharing]][: sharer_count(k, sharers)]
-    taken[sharing_picks] = True
-    order = np.concatenate([trees, sharing_picks, by_score[~taken[by_score]]])
+    ranked = _Ranked.of(score, eligible, sharing, parent)
+    return ranked.two_parts(k, sharers) if ranked.learned else (ranked.by_score, {})
+
+
+@dataclass
+class _Ranked:
+    """The eligible users by score and by sharing score, and which head a tree."""
+
+    by_score: np.ndarray
+    by_sharing: np.ndarray | None = None
+    heads: np.ndarray | None = None  # per user
+
+    @property
+    def learned(self) -> bool:
+        return self.heads is not None
+
+    @classmethod
+    def of(
+        cls,
+        score: np.ndarray,
+        eligible: np.ndarray,
+        sharing: np.ndarray | None,
+        parent: np.ndarray | None,
+    ) -> _Ranked:
+        candidates = np.flatnonzero(eligible)
+        by_score = candidates[np.lexsort((candidates, -score[candidates]))]
+        if sharing is None or parent is None:
+            return cls(by_score)
+        rank = np.full(len(score), np.inf)
+        rank[by_score] = np.arange(len(by_score))
+        by_sharing = candidates[np.lexsort((candidates, -sharing[candidates]))]
+        return cls(by_score, by_sharing, _heads(parent, rank))
+
+    def parts(
+        self,
+        trees_wanted: int,
+        sharers_wanted: int,
+        taken: np.ndarray,
+        among: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The next tree roots and then sharers not yet `taken` (marked
+        taken), of the users `among` selects (a mask over users) or of all."""
+        by_score, by_sharing = self.by_score, self.by_sharing
+        if among is not None:
+            by_score, by_sharing = by_score[among[by_score]], by_sharing[among[by_sharing]]
+        trees = by_score[self.heads[by_score] & ~taken[by_score]][:trees_wanted]
+        taken[trees] = True
+        sharing_picks = by_sharing[~taken[by_sharing]][:sharers_wanted]
+        taken[sharing_picks] = True
+        return trees, sharing_picks
+
+    def two_parts(self, k: int, sharers: float) -> tuple[np.ndarray, dict[int, str]]:
+        taken = np.zeros(len(self.heads), bool)
+        s = sharer_count(k, sharers)
+        trees, sharing_picks = self.parts(k - s, s, taken)
+        order = np.concatenate([trees, sharing_picks, self.by_score[~taken[self.by_score]]])
+        return order, _labels(trees, sharing_picks)
+
+
+def _labels(trees: np.ndarray, sharing_picks: np.ndarray) -> dict[int, str]:
     picked_as = dict.fromkeys(trees.tolist(), "tree")
     picked_as.update(dict.fromkeys(sharing_picks.tolist(), "sharer"))
-    return order, picked_as
+    return picked_as
 
 
 def sharer_count(k: int, sharers: float) -> int:
@@ -134,17 +182,12 @@ def score_picks(
     the sharers' places split across communities by size, each filled with
     the community's tree roots and sharers, then by score), then the rest
     in order."""
-    order, picked_as = score_order(
-        score, eligible, sharing=sharing, parent=parent, k=k, sharers=sharers
-    )
-    if quota != "community" or sharing is None or parent is None:
-        return first_in_order(order, community, k, quota), picked_as
-    candidates = np.flatnonzero(eligible)
-    by_score = candidates[np.lexsort((candidates, -score[candidates]))]
-    by_sharing = candidates[np.lexsort((candidates, -sharing[candidates]))]
-    rank = np.full(len(score), np.inf)
-    rank[by_score] = np.arange(len(by_score))
-    heads = _heads(parent, rank)
+    ranked = _Ranked.of(score, eligible, sharing, parent)
+    if not ranked.learned:
+        return first_in_order(ranked.by_score, community, k, quota), {}
+    order, picked_as = ranked.two_parts(k, sharers)
+    if quota != "community":
+        return order[:k].tolist(), picked_as
     taken = np.zeros(len(score), bool)
     chosen: list[int] = []
     labels: dict[int, str] = {}
@@ -153,18 +196,16 @@ def score_picks(
     s = sharer_count(k, sharers)
     tree_quota, sharer_quota = quotas(k - s, community), quotas(s, community)
     for c in sorted(set(tree_quota) | set(sharer_quota)):  # at most k communities
-        mine = by_score[community[by_score] == c]
-        trees = mine[heads[mine]][: tree_quota.get(c, 0)]
-        taken[trees] = True
-        theirs = by_sharing[community[by_sharing] == c]
-        sharing_picks = theirs[~taken[theirs]][: sharer_quota.get(c, 0)]
-        taken[sharing_picks] = True
-        q = tree_quota.get(c, 0) + sharer_quota.get(c, 0)
-        fill = mine[~taken[mine]][: q - len(trees) - len(sharing_picks)]
+        mine = community == c
+        trees, sharing_picks = ranked.parts(
+            tree_quota.get(c, 0), sharer_quota.get(c, 0), taken, among=mine
+        )
+        places = tree_quota.get(c, 0) + sharer_quota.get(c, 0)
+        theirs = ranked.by_score[mine[ranked.by_score]]
+        fill = theirs[~taken[theirs]][: places - len(trees) - len(sharing_picks)]
         taken[fill] = True
         chosen += trees.tolist() + sharing_picks.tolist() + fill.tolist()
-        labels.update(dict.fromkeys(trees.tolist(), "tree"))
-        labels.update(dict.fromkeys(sharing_picks.tolist(), "sharer"))
+        labels.update(_labels(trees, sharing_picks))
     spill = order[~taken[order]][: k - len(chosen)]
     labels.update({u: picked_as[u] for u in spill.tolist() if u in picked_as})
     return chosen + spill.tolist(), labels

@@ -151,7 +151,7 @@ class Subtrees:
     """The REFERRED trees, their levels computed once, so many passes over them
     (the backtest's root sets, the learned score's tree sums) cost one level
     walk each. In `containing` a referral cycle is reached as a whole from a
-    root on it; the sums and `ancestor_min` cut cycles open.
+    root on it; `descendant_sums` and `ancestor_min` cut cycles open.
 
         >>> trees = Subtrees(np.array([-1, 0, 1, -1]))
         >>> trees.containing(np.array([False, True, False, False])).tolist()
@@ -198,7 +198,13 @@ class Subtrees:
         return below
 
     def ancestor_min(self, values: np.ndarray) -> np.ndarray:
-        """`ancestor_min` over these trees."""
+        """Per user u: the least of values[a] over u's ancestors a (its
+        referrer, theirs, and so on up to the root); +inf for a root. Users
+        on a referral cycle are cut from it (each a root).
+
+            >>> Subtrees(np.array([-1, 0, 1, 1])).ancestor_min(np.array([5.0, 3, 1, 9])).tolist()
+            [inf, 5.0, 3.0, 3.0]
+        """
         least = np.full(len(self.parent), np.inf)
         values = np.asarray(values, np.float64)
         for level in self.levels:
@@ -217,14 +223,3 @@ def discounted_descendant_sums(parent: np.ndarray, values: np.ndarray, decay: fl
         [2.0, 2.0, 0.0, 0.0]
     """
     return Subtrees(parent).descendant_sums(values, decay)
-
-
-def ancestor_min(parent: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Per user u: the least of values[a] over u's ancestors a (its referrer,
-    theirs, and so on up to the root); +inf for a root. Users on a referral
-    cycle are cut from it, as in `discounted_descendant_sums`.
-
-        >>> ancestor_min(np.array([-1, 0, 1, 1]), np.array([5.0, 3.0, 1.0, 9.0])).tolist()
-        [inf, 5.0, 3.0, 3.0]
-    """
-    return Subtrees(parent).ancestor_min(values)

@@ -19,7 +19,7 @@ import graph.analysis.kocs_learned
 from graph.analysis.kocs import KocParams, choose_kocs, snapshot_graph, with_scores
 from graph.analysis.kocs_learned import score_order, sharer_count
 from graph.analysis.params import ParamError
-from graph.analysis.referral import ancestor_min
+from graph.analysis.referral import Subtrees
 from graph.analysis.searchlight import quotas
 from graph.analysis.tiegraph import TieGraph
 from graph.store import Window
@@ -105,7 +105,7 @@ def test_the_sharers_are_rounded_half_up():
 
 def test_ancestor_min_cuts_referral_loops():
     parent = np.array([-1, 0, 1, 4, 3, 4])  # 3 <-> 4 a loop, 5 below 4
-    got = ancestor_min(parent, np.array([1.0, 2, 3, 4, 5, 6]))
+    got = Subtrees(parent).ancestor_min(np.array([1.0, 2, 3, 4, 5, 6]))
     assert got.tolist() == [np.inf, 1, 1, np.inf, np.inf, 5]
 
 
